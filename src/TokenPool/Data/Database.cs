@@ -1,0 +1,90 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace TokenPool.Data;
+
+/// <summary>
+/// The SQLite-specific corner: connection set-up and the single writer.
+/// SQLite allows one writer at a time. Every write on the request path (quota reservation, settlement
+/// batches) goes through <see cref="WriteLock"/> on one long-lived connection, so requests queue in
+/// memory instead of meeting "database is locked". Writes from the console or the CLI use their own
+/// connections and wait on SQLite's busy timeout, which WAL keeps short.
+/// </summary>
+internal sealed class Database : IAsyncDisposable
+{
+    private readonly SqliteConnection _writer;
+
+    public Database(IOptions<StoreOptions> options)
+    {
+        ConnectionString = options.Value.SqliteConnectionString;
+        _writer = new SqliteConnection(ConnectionString);
+    }
+
+    public string ConnectionString { get; }
+
+    /// <summary>Held while <see cref="Writer"/> is in use.</summary>
+    public SemaphoreSlim WriteLock { get; } = new(1, 1);
+
+    /// <summary>The one connection the request path writes through. Use only while holding <see cref="WriteLock"/>.</summary>
+    public SqliteConnection Writer
+    {
+        get
+        {
+            if (_writer.State != System.Data.ConnectionState.Open)
+            {
+                _writer.Open();
+                ApplyConnectionPragmas(_writer);
+            }
+
+            return _writer;
+        }
+    }
+
+    public static void ApplyConnectionPragmas(DbConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Once per database file: write-ahead logging, so readers never wait for the writer.</summary>
+    public static void EnableWriteAheadLog(string connectionString)
+    {
+        using var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        command.ExecuteNonQuery();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writer.DisposeAsync();
+        WriteLock.Dispose();
+    }
+}
+
+/// <summary>Applies the per-connection pragmas to every connection EF Core opens.</summary>
+internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
+{
+    public static readonly SqlitePragmaInterceptor Instance = new();
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) =>
+        Database.ApplyConnectionPragmas(connection);
+
+    public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Database.ApplyConnectionPragmas(connection);
+        return Task.CompletedTask;
+    }
+}
+
+internal static class DatabaseOptionsExtensions
+{
+    public static DbContextOptionsBuilder UseTokenPoolStore(this DbContextOptionsBuilder builder, string connectionString) =>
+        builder.UseSqlite(connectionString, sqlite => sqlite.MigrationsAssembly(typeof(TokenPoolDb).Assembly.GetName().Name))
+            .AddInterceptors(SqlitePragmaInterceptor.Instance);
+}
