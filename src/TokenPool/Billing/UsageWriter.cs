@@ -1,0 +1,258 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using TokenPool.Data;
+
+namespace TokenPool.Billing;
+
+/// <summary>A finished request waiting to be written: its usage record and the reservation it settles.</summary>
+internal sealed record Settlement(UsageRecord Record, long ReservedMicros, bool HasReservation);
+
+/// <summary>
+/// Writes usage records and settles reservations off the request path, in batches, on the single writer.
+/// Settling is idempotent per request id: the reservation row is deleted first, and only the transaction
+/// that deleted it moves money. Records queued at shutdown are written after the server has stopped
+/// taking requests, so a normal shutdown loses none.
+/// </summary>
+internal sealed partial class UsageWriter(Database database, IOptions<BillingOptions> options, ILogger<UsageWriter> logger)
+    : IHostedLifecycleService
+{
+    private readonly Channel<Settlement> _queue = Channel.CreateBounded<Settlement>(
+        new BoundedChannelOptions(100_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    private readonly int _batchSize = options.Value.SettlementBatchSize;
+    private readonly long _overdraftMicros = options.Value.OverdraftMicros;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
+    private long _enqueued;
+    private long _written;
+
+    /// <summary>Queues a finished request. Waits only when 100,000 records are already waiting.</summary>
+    public ValueTask EnqueueAsync(Settlement settlement)
+    {
+        Interlocked.Increment(ref _enqueued);
+        return _queue.Writer.TryWrite(settlement) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(settlement);
+    }
+
+    /// <summary>Waits until everything queued before the call is written.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var target = Interlocked.Read(ref _enqueued);
+        while (Interlocked.Read(ref _written) < target)
+        {
+            await Task.Delay(2, cancellationToken);
+        }
+    }
+
+    /// <summary>Settles one request now, bypassing the queue (used by reconciliation).</summary>
+    public async Task WriteNowAsync(IReadOnlyList<Settlement> settlements, CancellationToken cancellationToken)
+    {
+        await database.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            WriteBatch(settlements);
+        }
+        finally
+        {
+            database.WriteLock.Release();
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Runs after the server has stopped: drains everything that is queued.</summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        if (_loop is not null)
+        {
+            await _loop.WaitAsync(cancellationToken);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Settlement>(_batchSize);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            while (batch.Count < _batchSize && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            await WriteWithRetryAsync(batch);
+            Interlocked.Add(ref _written, batch.Count);
+            batch.Clear();
+        }
+    }
+
+    private async Task WriteWithRetryAsync(List<Settlement> batch)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteNowAsync(batch, CancellationToken.None);
+                return;
+            }
+            catch (Exception ex) when (attempt < 5)
+            {
+                LogBatchRetry(logger, batch.Count, attempt, ex);
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt * attempt));
+            }
+            catch (Exception ex)
+            {
+                // Write what can be written one by one; report the rest.
+                LogBatchFailed(logger, batch.Count, ex);
+                foreach (var item in batch)
+                {
+                    try
+                    {
+                        await WriteNowAsync([item], CancellationToken.None);
+                    }
+                    catch (Exception itemError)
+                    {
+                        LogRecordLost(logger, item.Record.RequestId, itemError);
+                    }
+                }
+
+                return;
+            }
+        }
+    }
+
+    private void WriteBatch(IReadOnlyList<Settlement> batch)
+    {
+        var connection = database.Writer;
+        using var transaction = connection.BeginTransaction();
+        foreach (var settlement in batch)
+        {
+            Settle(connection, transaction, settlement);
+        }
+
+        transaction.Commit();
+    }
+
+    private void Settle(SqliteConnection connection, SqliteTransaction transaction, Settlement settlement)
+    {
+        var record = settlement.Record;
+        record.ChargedMicros = 0;
+        if (settlement.HasReservation)
+        {
+            if (Execute(connection, transaction, "DELETE FROM reservations WHERE request_id = $id", ("$id", record.RequestId)) == 0)
+            {
+                // Settled already, or released by reconciliation: money moves once only.
+                LogAlreadySettled(logger, record.RequestId);
+                return;
+            }
+
+            var balance = Scalar(connection, transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId));
+            var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, balance, settlement.ReservedMicros, _overdraftMicros);
+            record.ChargedMicros = charge;
+            Execute(connection, transaction, """
+                UPDATE accounts SET balance_micros = balance_micros + $reserved - $charge,
+                    reserved_micros = reserved_micros - $reserved, charged_micros = charged_micros + $charge
+                WHERE id = $account
+                """, ("$reserved", settlement.ReservedMicros), ("$charge", charge), ("$account", record.AccountId));
+            Execute(connection, transaction, """
+                UPDATE api_keys SET reserved_micros = reserved_micros - $reserved, charged_micros = charged_micros + $charge,
+                    last_used_at = $at
+                WHERE id = $key
+                """, ("$reserved", settlement.ReservedMicros), ("$charge", charge), ("$key", record.KeyId), ("$at", record.CreatedAt));
+        }
+        else
+        {
+            Execute(connection, transaction, "UPDATE api_keys SET last_used_at = $at WHERE id = $key",
+                ("$key", record.KeyId), ("$at", record.CreatedAt));
+        }
+
+        Execute(connection, transaction, """
+            INSERT INTO usage_records (request_id, created_at, account_id, key_id, channel_id, channel_key_id, model, endpoint,
+                is_stream, status, outcome, error_code, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+                is_estimated, cost_micros, charged_micros, input_micros_per_million, cached_input_micros_per_million,
+                output_micros_per_million, latency_ms, first_token_ms, attempts, note)
+            VALUES ($request_id, $created_at, $account_id, $key_id, $channel_id, $channel_key_id, $model, $endpoint,
+                $is_stream, $status, $outcome, $error_code, $input, $cached, $output, $reasoning,
+                $estimated, $cost, $charged, $in_price, $cached_price, $out_price, $latency, $first_token, $attempts, $note)
+            ON CONFLICT (request_id) DO NOTHING
+            """,
+            ("$request_id", record.RequestId), ("$created_at", record.CreatedAt), ("$account_id", record.AccountId),
+            ("$key_id", record.KeyId), ("$channel_id", record.ChannelId), ("$channel_key_id", record.ChannelKeyId),
+            ("$model", record.Model), ("$endpoint", record.Endpoint), ("$is_stream", record.IsStream), ("$status", record.Status),
+            ("$outcome", record.Outcome), ("$error_code", record.ErrorCode), ("$input", record.InputTokens),
+            ("$cached", record.CachedInputTokens), ("$output", record.OutputTokens), ("$reasoning", record.ReasoningTokens),
+            ("$estimated", record.IsEstimated), ("$cost", record.CostMicros), ("$charged", record.ChargedMicros),
+            ("$in_price", record.InputMicrosPerMillion), ("$cached_price", record.CachedInputMicrosPerMillion),
+            ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
+            ("$attempts", record.Attempts), ("$note", record.Note));
+
+        if (settlement.HasReservation)
+        {
+            Execute(connection, transaction, """
+                INSERT INTO usage_daily (day, account_id, key_id, model, requests, input_tokens, cached_input_tokens,
+                    output_tokens, reasoning_tokens, charged_micros)
+                VALUES ($day, $account, $key, $model, 1, $input, $cached, $output, $reasoning, $charged)
+                ON CONFLICT (account_id, day, key_id, model) DO UPDATE SET
+                    requests = requests + 1,
+                    input_tokens = input_tokens + excluded.input_tokens,
+                    cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+                    output_tokens = output_tokens + excluded.output_tokens,
+                    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                    charged_micros = charged_micros + excluded.charged_micros
+                """,
+                ("$day", DateOnly.FromDateTime(record.CreatedAt)), ("$account", record.AccountId), ("$key", record.KeyId),
+                ("$model", record.Model), ("$input", record.InputTokens), ("$cached", record.CachedInputTokens),
+                ("$output", record.OutputTokens), ("$reasoning", record.ReasoningTokens), ("$charged", record.ChargedMicros));
+        }
+    }
+
+    private static int Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(connection, transaction, sql, parameters);
+        return command.ExecuteNonQuery();
+    }
+
+    private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(connection, transaction, sql, parameters);
+        return command.ExecuteScalar() is long value ? value : 0;
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Writing {Count} usage records failed (attempt {Attempt}); retrying")]
+    private static partial void LogBatchRetry(ILogger logger, int count, int attempt, Exception exception);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Writing a batch of {Count} usage records failed repeatedly; writing them one by one")]
+    private static partial void LogBatchFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "Usage record for request {RequestId} could not be written")]
+    private static partial void LogRecordLost(ILogger logger, string requestId, Exception exception);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Request {RequestId} was already settled; nothing charged again")]
+    private static partial void LogAlreadySettled(ILogger logger, string requestId);
+}
