@@ -1,0 +1,145 @@
+using System.Globalization;
+using TokenPool.Billing;
+using TokenPool.Keys;
+
+namespace TokenPool.Gateway;
+
+/// <summary>
+/// Every error a client of the API can meet, worded for the person who reads it in Codex, OpenCode or a
+/// script. The troubleshooting guide quotes these messages; keep the two in step.
+/// </summary>
+internal static class GatewayErrors
+{
+    private const string InvalidKey = "invalid_api_key";
+
+    public static ApiError MissingKey(string apiKeysPage) => new(401, ApiError.InvalidRequest, InvalidKey,
+        "No API key was sent. Send your TokenPool API key in the Authorization header as \"Bearer <key>\". "
+        + "Codex reads the key from ~/.codex/auth.json as {\"OPENAI_API_KEY\": \"<key>\"}, not from config.toml. "
+        + $"Create or copy a key at {apiKeysPage}.");
+
+    public static ApiError NotBearer(string apiKeysPage) => new(401, ApiError.InvalidRequest, InvalidKey,
+        "The Authorization header must be \"Bearer <your TokenPool API key>\". "
+        + $"Copy your key from {apiKeysPage}.");
+
+    public static ApiError BadKeyShape(ApiKeyShape shape, int length, string apiKeysPage) => shape switch
+    {
+        ApiKeyShape.ForeignKey => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"This is not a TokenPool API key (TokenPool keys start with \"{ApiKeyFormat.Prefix}\"); it looks like a key from another provider. "
+            + $"Copy your TokenPool key from {apiKeysPage}."),
+        ApiKeyShape.NotAKey => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"The value sent as the API key is not a TokenPool API key. TokenPool keys start with \"{ApiKeyFormat.Prefix}\" and are {ApiKeyFormat.Length} characters long; "
+            + $"your password or a placeholder will not work. Copy your key from {apiKeysPage}."),
+        ApiKeyShape.TooShort => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"The API key looks incomplete: it has {length} of its {ApiKeyFormat.Length} characters. "
+            + $"Copy the whole key again from {apiKeysPage} with the Copy button."),
+        _ => new(401, ApiError.InvalidRequest, InvalidKey,
+            "The API key looks incomplete or mistyped: its last characters (a checksum) do not match the rest. "
+            + $"Copy the whole key again from {apiKeysPage} with the Copy button rather than by hand."),
+    };
+
+    public static ApiError UnknownKey(string key, string apiKeysPage) => new(401, ApiError.InvalidRequest, InvalidKey,
+        $"Incorrect API key provided: {ApiKeyFormat.Mask(ApiKeyFormat.DisplayPrefix(key), ApiKeyFormat.Last4(key))}. No TokenPool key matches it. "
+        + $"Check that you copied the right key, or create a new one at {apiKeysPage}.");
+
+    public static ApiError Refused(KeyRefusal refusal, KeyIdentity key, string apiKeysPage) => refusal switch
+    {
+        KeyRefusal.Deleted => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"This API key ({key.Mask}) was deleted. Create a new key at {apiKeysPage}, then update ~/.codex/auth.json, "
+            + "your OpenCode config, CC Switch or the environment variable that held the old one."),
+        KeyRefusal.Disabled => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"This API key ({key.Mask}) is disabled. Use another key or create a new one at {apiKeysPage}."),
+        KeyRefusal.Expired => new(401, ApiError.InvalidRequest, InvalidKey,
+            $"This API key ({key.Mask}) expired on {key.ExpiresAt:yyyy-MM-dd HH:mm} UTC. Create a new key at {apiKeysPage}."),
+        _ => new(403, "permission_error", "account_disabled",
+            "The account that owns this API key is disabled, so its keys cannot be used. Contact the operator of this TokenPool deployment."),
+    };
+
+    public static ApiError InsufficientQuota(long balanceMicros, long neededMicros, string usagePage) => new(429, "insufficient_quota", "insufficient_quota",
+        $"Your TokenPool account has no available quota for this request: the available balance is {Money.Format(balanceMicros)} "
+        + $"and this request needs up to {Money.Format(neededMicros)} reserved. Review usage and add quota at {usagePage}.");
+
+    public static ApiError KeySpendLimit(string mask, long? limitMicros, string apiKeysPage) => new(429, "insufficient_quota", "insufficient_quota",
+        $"This API key ({mask}) has reached its spend limit"
+        + (limitMicros is { } limit ? $" of {Money.Format(limit)}" : "")
+        + $". Raise the key's limit or use another key at {apiKeysPage}.");
+
+    public static ApiError MissingModel() => new(400, ApiError.InvalidRequest, "missing_required_parameter",
+        "Missing required parameter: \"model\". Set the model your tool should use, e.g. \"gpt-5.5\".", "model");
+
+    public static ApiError ModelNotFound(string model, string? suggestion, string apiBaseUrl, string modelsPage) => new(404, ApiError.InvalidRequest, "model_not_found",
+        $"The model \"{model}\" does not exist or is not available on TokenPool."
+        + (suggestion is null ? "" : $" Did you mean \"{suggestion}\"?")
+        + $" List the models your key can use with GET {apiBaseUrl}/v1/models, or see {modelsPage}.",
+        "model");
+
+    public static ApiError ModelNotAllowed(string model, IEnumerable<string> allowed, string apiKeysPage) => new(403, "permission_error", "model_not_allowed",
+        $"This API key may not use the model \"{model}\". It may use: {string.Join(", ", allowed.Order(StringComparer.Ordinal))}. "
+        + $"Change the key's allowed models at {apiKeysPage}.",
+        "model");
+
+    public static ApiError NeedsResponsesUpstream(string model) => new(400, ApiError.InvalidRequest, "unsupported_api",
+        $"The model \"{model}\" is served here only through Chat Completions, and this request uses the Responses API. "
+        + "Call /v1/chat/completions instead, or choose a model whose upstream speaks the Responses API (Codex needs one).",
+        "model");
+
+    public static ApiError InvalidJson(string detail) => new(400, ApiError.InvalidRequest, "invalid_json",
+        $"We could not parse the JSON body of your request ({detail}). Send a JSON object with Content-Type: application/json.");
+
+    public static ApiError InvalidParameter(string param, string message) => new(400, ApiError.InvalidRequest, "invalid_value", message, param);
+
+    public static ApiError BodyTooLarge(long limitBytes) => new(413, ApiError.InvalidRequest, "request_too_large",
+        $"The request body is larger than the {limitBytes / (1024 * 1024)} MB TokenPool accepts. "
+        + "Shorten the conversation (in Codex, run /compact) or send smaller attachments.");
+
+    public static ApiError RateLimited(string scope, string limit, TimeSpan retryAfter) => new ApiError(429, "requests", "rate_limit_exceeded",
+        $"Rate limit reached for this {scope}: {limit}. Please try again in {Seconds(retryAfter)}s.")
+        .WithHeader("Retry-After", Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture))
+        .WithHeader("retry-after-ms", ((long)retryAfter.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+
+    public static ApiError UpstreamRateLimited(string model, TimeSpan retryAfter) => new ApiError(429, "requests", "rate_limit_exceeded",
+        $"Every upstream account that serves \"{model}\" is rate limited right now. Please try again in {Seconds(retryAfter)}s.")
+        .WithHeader("Retry-After", Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
+
+    public static ApiError NoUpstreamAvailable(string model, TimeSpan? retryAfter)
+    {
+        var error = new ApiError(503, "server_error", "upstream_unavailable",
+            $"No upstream is available for \"{model}\" right now: every channel that serves it is resting after errors. "
+            + (retryAfter is { } wait ? $"Please try again in {Seconds(wait)}s." : "Please try again later."));
+        return retryAfter is { } after
+            ? error.WithHeader("Retry-After", Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture))
+            : error;
+    }
+
+    public static ApiError UpstreamUnreachable(string model) => new(502, "server_error", "upstream_unreachable",
+        $"TokenPool could not reach an upstream for \"{model}\". Please try again shortly.");
+
+    public static ApiError UpstreamTimeout(string model, TimeSpan waited) => new(504, "server_error", "upstream_timeout",
+        $"The upstream for \"{model}\" did not answer within {Seconds(waited)} seconds. Please try again.");
+
+    public static ApiError UpstreamRejectedCredentials(string model) => new(502, "server_error", "upstream_unavailable",
+        $"The upstream accounts that serve \"{model}\" are unavailable right now. Please try again shortly.");
+
+    public static ApiError UpstreamBadResponse(int status) => new(status >= 500 ? status : 502, "server_error", "upstream_error",
+        $"The upstream answered HTTP {status} without an error message TokenPool could read. Please try again.");
+
+    public static ApiError StreamCut() => new(502, "server_error", "server_error",
+        "The upstream closed the stream before the response was complete. Please try again.");
+
+    public static ApiError StreamIdle(TimeSpan idle) => new(504, "server_error", "server_error",
+        $"The upstream sent nothing for {Seconds(idle)} seconds, so TokenPool ended the response. Please try again.");
+
+    public static ApiError StreamTotalTimeout(TimeSpan total) => new(504, "server_error", "server_error",
+        $"The response took longer than TokenPool's limit of {Seconds(total)} seconds and was ended. Please try again.");
+
+    public static ApiError Internal(string requestId) => new(500, "server_error", "internal_error",
+        $"TokenPool hit an unexpected error while handling this request (request id {requestId}). "
+        + "Please try again; if it keeps happening, report the request id to the operator.");
+
+    public static ApiError UnknownPath(string method, string path) => new(404, ApiError.InvalidRequest, "unknown_url",
+        $"Unknown API path: {method} {path}. TokenPool serves POST /v1/responses, POST /v1/chat/completions and GET /v1/models.");
+
+    public static ApiError MethodNotAllowed(string method, string path) => new(405, ApiError.InvalidRequest, "method_not_allowed",
+        $"{method} is not allowed on {path}. TokenPool serves POST /v1/responses, POST /v1/chat/completions and GET /v1/models.");
+
+    private static string Seconds(TimeSpan span) => Math.Max(0.1, Math.Round(span.TotalSeconds, 1)).ToString("0.#", CultureInfo.InvariantCulture);
+}

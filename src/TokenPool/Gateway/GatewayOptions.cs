@@ -1,0 +1,17 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TokenPool.Gateway;
+
+/// <summary>Settings of the API itself. Bound from the <c>Gateway</c> section.</summary>
+internal sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    /// <summary>Largest request body accepted, in bytes (Codex resends the whole conversation every turn).</summary>
+    [Range(1024, 512 * 1024 * 1024)]
+    public int MaxRequestBodyBytes { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>Largest non-streamed upstream answer relayed, in bytes.</summary>
+    [Range(1024, 1024 * 1024 * 1024)]
+    public int MaxResponseBodyBytes { get; set; } = 64 * 1024 * 1024;
+}
