@@ -1,0 +1,49 @@
+namespace TokenPool.Hosting;
+
+/// <summary>
+/// Where settings come from, lowest to highest precedence: built-in defaults, <c>appsettings.json</c>
+/// beside the program, <c>tokenpool.json</c> in the data directory, <c>TOKENPOOL_*</c> environment
+/// variables (<c>TOKENPOOL_Hosts__ApiHosts__0=api.example.com</c>), and command-line flags.
+/// <c>TOKENPOOL_DATA</c> and <c>--data</c> choose the data directory.
+/// </summary>
+internal static class TokenPoolConfiguration
+{
+    public const string DataEnvironmentVariable = "TOKENPOOL_DATA";
+
+    public static string ResolveDataDirectory(string? flag)
+    {
+        var chosen = flag ?? Environment.GetEnvironmentVariable(DataEnvironmentVariable);
+        return Path.GetFullPath(string.IsNullOrWhiteSpace(chosen) ? "data" : chosen);
+    }
+
+    public static IConfigurationBuilder AddTokenPoolSources(this IConfigurationBuilder builder, string dataDirectory, IDictionary<string, string?>? overrides = null)
+    {
+        builder.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
+        builder.AddJsonFile(Path.Combine(dataDirectory, "tokenpool.json"), optional: true, reloadOnChange: false);
+        builder.AddEnvironmentVariables("TOKENPOOL_");
+        var settings = new Dictionary<string, string?>(overrides ?? new Dictionary<string, string?>())
+        {
+            ["Store:DataDirectory"] = dataDirectory,
+        };
+        builder.AddInMemoryCollection(settings);
+        return builder;
+    }
+
+    public static ILoggingBuilder AddTokenPoolLogging(this ILoggingBuilder logging)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(options =>
+        {
+            options.SingleLine = true;
+            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            options.UseUtcTimestamp = true;
+        });
+
+        // Framework logs stay at warnings: request lines can carry query strings, and EF Core logs SQL.
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        return logging;
+    }
+}

@@ -1,0 +1,89 @@
+using TokenPool.Accounts;
+using TokenPool.Billing;
+using TokenPool.Data;
+using TokenPool.Gateway;
+using TokenPool.Keys;
+using TokenPool.Upstreams;
+
+namespace TokenPool.Hosting;
+
+/// <summary>How to run the server: where it listens, where its data lives, and any setting to override.</summary>
+internal sealed record ServeSettings(string Urls, string DataDirectory)
+{
+    public IDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
+}
+
+/// <summary>The TokenPool server, feature by feature.</summary>
+internal static class TokenPoolServer
+{
+    public static WebApplication Build(ServeSettings settings)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = typeof(TokenPoolServer).Assembly.GetName().Name,
+        });
+        builder.Configuration.AddTokenPoolSources(settings.DataDirectory, settings.Overrides);
+        builder.WebHost.UseUrls(settings.Urls);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+        builder.Host.ConfigureHostOptions(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Logging.AddTokenPoolLogging();
+
+        var configuration = builder.Configuration;
+        builder.Services
+            .AddStore(configuration)
+            .AddKeys()
+            .AddAccounts(configuration)
+            .AddBilling(configuration)
+            .AddBillingServices()
+            .AddUpstreams(configuration)
+            .AddGateway(configuration)
+            .AddHosting(configuration);
+
+        var app = builder.Build();
+        app.UseTokenPoolErrors();
+        app.MapHealth();
+        app.MapGateway();
+        return app;
+    }
+
+    /// <summary>
+    /// Brings the store up to date and loads what the first request needs (catalogue, pool), starting the
+    /// built-in simulator when no channel is configured. Call before the server starts listening.
+    /// </summary>
+    public static async Task PrepareAsync(this WebApplication app, CancellationToken cancellationToken)
+    {
+        var services = app.Services;
+        await services.InitializeStoreAsync(cancellationToken);
+        await services.GetRequiredService<ChangeFeed>().PollOnceAsync(cancellationToken);
+        await services.GetRequiredService<PriceCatalog>().LoadAsync(cancellationToken);
+        await services.GetRequiredService<UpstreamPool>().LoadAsync(cancellationToken);
+        await services.GetRequiredService<BuiltInSimulator>().StartIfNoChannelsAsync(cancellationToken);
+    }
+
+    /// <summary><c>tokenpool serve</c>: runs until stopped (Ctrl+C or SIGTERM), then drains in-flight requests and usage records.</summary>
+    public static async Task<int> RunAsync(ServeSettings settings, CancellationToken cancellationToken)
+    {
+        using var dataLock = DataDirectoryLock.TryAcquire(settings.DataDirectory);
+        if (dataLock is null)
+        {
+            await Console.Error.WriteLineAsync(
+                $"Another TokenPool server is already using the data directory {settings.DataDirectory}. Stop it first, or start this one with --data pointing elsewhere.");
+            return 1;
+        }
+
+        await using var app = Build(settings);
+        await app.PrepareAsync(cancellationToken);
+        await app.RunAsync();
+        return 0;
+    }
+
+    private static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<HostsOptions>().Bind(configuration.GetSection(HostsOptions.Section));
+        services.AddSingleton<PublicUrls>();
+        services.AddSingleton<BuiltInSimulator>();
+        services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());
+        return services;
+    }
+}
