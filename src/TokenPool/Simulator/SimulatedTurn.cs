@@ -53,7 +53,7 @@ internal sealed partial class SimulatedTurn
         {
             foreach (var item in items.OfType<JsonObject>())
             {
-                if ((string?)item["type"] == "reasoning" && (string?)item["encrypted_content"] is { } encrypted && !encrypted.Contains(keyFingerprint, StringComparison.Ordinal))
+                if ((string?)item["type"] == "reasoning" && (string?)item["encrypted_content"] is { } encrypted && !SealedBy(encrypted, keyFingerprint))
                 {
                     foreign = (string?)item["id"] ?? "rs_unknown";
                 }
@@ -108,6 +108,20 @@ internal sealed partial class SimulatedTurn
             ReasoningTokens = reasoningTokens,
             ForeignReasoningItem = foreign,
         };
+    }
+
+    /// <summary>True when the encrypted reasoning was made under the key with this fingerprint.</summary>
+    private static bool SealedBy(string encrypted, string keyFingerprint)
+    {
+        try
+        {
+            var plain = Encoding.UTF8.GetString(Convert.FromBase64String(encrypted.StartsWith("gAAAAB", StringComparison.Ordinal) ? encrypted[6..] : encrypted));
+            return plain.StartsWith($"tp-sim|{keyFingerprint}|", StringComparison.Ordinal);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 
     /// <summary>A short, stable fingerprint of the upstream key, embedded in encrypted reasoning.</summary>

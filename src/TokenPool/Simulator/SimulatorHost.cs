@@ -131,7 +131,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
             DateTime.UtcNow,
             context.Request.Method,
             context.Request.Path.Value ?? "",
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
+            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
             text));
         while (_requests.Count > 2000)
         {
