@@ -11,6 +11,9 @@ namespace TokenPool.Hosting;
 internal sealed record ServeSettings(string Urls, string DataDirectory)
 {
     public IDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>Extra set-up applied last (the tests use it to capture logs).</summary>
+    public Action<WebApplicationBuilder>? Customize { get; init; }
 }
 
 /// <summary>The TokenPool server, feature by feature.</summary>
@@ -39,6 +42,7 @@ internal static class TokenPoolServer
             .AddUpstreams(configuration)
             .AddGateway(configuration)
             .AddHosting(configuration);
+        settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
         app.UseTokenPoolErrors();
