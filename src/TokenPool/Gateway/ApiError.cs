@@ -22,6 +22,9 @@ internal sealed record ApiError(int Status, string Type, string? Code, string Me
     public static ApiError FromUpstream(int status, byte[] body, string? code, string? message) =>
         new(status, "upstream_error", code, message ?? $"The upstream answered HTTP {status}.") { RawBody = body };
 
+    /// <summary>Messages stay readable in a terminal: quotes and angle brackets are not turned into <c>\u0022</c> escapes.</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public async Task WriteAsync(HttpContext context)
     {
         var response = context.Response;
@@ -44,7 +47,7 @@ internal sealed record ApiError(int Status, string Type, string? Code, string Me
             return;
         }
 
-        await using (var writer = new Utf8JsonWriter(response.BodyWriter))
+        await using (var writer = new Utf8JsonWriter(response.BodyWriter, WriterOptions))
         {
             WriteEnvelope(writer);
         }
@@ -74,7 +77,7 @@ internal sealed record ApiError(int Status, string Type, string? Code, string Me
     public byte[] ToJsonBytes()
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             WriteEnvelope(writer);
         }

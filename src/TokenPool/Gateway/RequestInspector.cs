@@ -38,6 +38,9 @@ internal sealed class RequestFacts
 /// </summary>
 internal static class RequestInspector
 {
+    /// <summary>Re-encodes strings as the client wrote them where JSON allows it (no <c>\u0022</c> for quotes inside strings).</summary>
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 256 };
 
     public static bool TryInspect(ReadOnlySpan<byte> body, out RequestFacts facts, out ApiError? error)
@@ -221,7 +224,7 @@ internal static class RequestInspector
                 }
             }
 
-            return JsonSerializer.SerializeToUtf8Bytes(node);
+            return JsonSerializer.SerializeToUtf8Bytes(node, Relaxed);
         }
 
         var output = new ArrayBufferWriter<byte>(body.Length + 64);

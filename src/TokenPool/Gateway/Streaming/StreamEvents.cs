@@ -17,7 +17,7 @@ internal static class StreamEvents
     {
         var buffer = new ArrayBufferWriter<byte>(512);
         buffer.Write("event: response.failed\ndata: "u8);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, ApiError.WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteString("type"u8, "response.failed"u8);
@@ -51,7 +51,7 @@ internal static class StreamEvents
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         buffer.Write("data: "u8);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, ApiError.WriterOptions))
         {
             error.WriteEnvelope(writer);
         }
