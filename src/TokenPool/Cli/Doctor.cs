@@ -103,10 +103,9 @@ internal sealed class Doctor(DoctorSettings settings, TextWriter output, HttpCli
             {
                 Problem($"[{table}] has no base_url.", "Set base_url to TokenPool's API endpoint, e.g. https://api.clawto.link/v1.");
             }
-            else
+            else if (CheckBaseUrl(url, $"[{table}] base_url"))
             {
                 baseUrl = url;
-                CheckBaseUrl(url, $"[{table}] base_url");
             }
 
             if (providerId is not null && Provider("wire_api") is "chat")
@@ -214,9 +213,9 @@ internal sealed class Doctor(DoctorSettings settings, TextWriter output, HttpCli
             {
                 Problem($"provider \"{id}\" has no options.baseURL, so OpenCode calls OpenAI directly with a TokenPool key.", "Set options.baseURL to TokenPool's API endpoint, e.g. https://api.clawto.link/v1.");
             }
-            else
+            else if (!CheckBaseUrl(baseUrl, $"provider \"{id}\" baseURL"))
             {
-                CheckBaseUrl(baseUrl, $"provider \"{id}\" baseURL");
+                baseUrl = null;
             }
 
             if (key is null)
@@ -266,19 +265,23 @@ internal sealed class Doctor(DoctorSettings settings, TextWriter output, HttpCli
         }
     }
 
-    private void CheckBaseUrl(string url, string where)
+    /// <summary>False when the address cannot be TokenPool's API (then it is not called).</summary>
+    private bool CheckBaseUrl(string url, string where)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
             Problem($"{where} \"{url}\" is not a web address.", "Set it to TokenPool's API endpoint, e.g. https://api.clawto.link/v1.");
-            return;
+            return false;
         }
 
         var path = uri.AbsolutePath;
         if (WebsiteHosts.Contains(uri.Host, StringComparer.OrdinalIgnoreCase) || path.StartsWith("/console", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/docs", StringComparison.OrdinalIgnoreCase))
         {
             Problem($"{where} is {url}, the TokenPool website or console, not the API endpoint.", "Set it to https://api.clawto.link/v1 (or https://api.tokenpool.dev/v1).");
+            return false;
         }
+
+        return true;
     }
 
     /// <summary>Asks the API itself: the key (GET /models), the model (in that list) and the quota (one tiny request).</summary>
