@@ -31,6 +31,7 @@ internal static class TokenPoolCommands
         root.Subcommands.Add(UserCommands());
         root.Subcommands.Add(KeyCommands());
         root.Subcommands.Add(ModelCommands());
+        root.Subcommands.Add(DoctorCommand());
         return root;
     }
 
@@ -321,6 +322,19 @@ internal static class TokenPoolCommands
         model.Subcommands.Add(list);
         model.Subcommands.Add(set);
         return model;
+    }
+
+    private static Command DoctorCommand()
+    {
+        var skipRequest = new Option<bool>("--skip-request") { Description = "Do not send the tiny test request (which costs a fraction of a cent)" };
+        var command = new Command("doctor", "Check this machine's Codex and OpenCode set-up for TokenPool and say what to fix (never prints a key)") { skipRequest };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+            var doctor = new Doctor(new DoctorSettings(Environment.GetEnvironmentVariable, !parse.GetValue(skipRequest)), Console.Out, http);
+            return await doctor.RunAsync(cancellationToken);
+        });
+        return command;
     }
 
     /// <summary>Opens the store, runs the verb, and turns a user's mistake into one clear line on stderr and exit code 1.</summary>

@@ -52,32 +52,13 @@ internal sealed record ClientSetup(string ApiBaseUrl, string Key, string Model, 
     /// driver, with the models declared so that OpenCode needs no network look-up, and a
     /// <c>small_model</c> this key may use for session titles.
     /// </summary>
-    public string OpenCodeJson()
-    {
-        var models = new JsonObject();
-        foreach (var model in new[] { Model, SmallModel }.Distinct(StringComparer.Ordinal))
-        {
-            models[model] = new JsonObject { ["name"] = $"{model} (TokenPool)" };
-        }
+    public string OpenCodeJson() => OpenCode("@ai-sdk/openai");
 
-        var config = new JsonObject
-        {
-            ["$schema"] = "https://opencode.ai/config.json",
-            ["provider"] = new JsonObject
-            {
-                [ProviderId] = new JsonObject
-                {
-                    ["npm"] = "@ai-sdk/openai",
-                    ["name"] = "TokenPool",
-                    ["options"] = new JsonObject { ["baseURL"] = ApiRoot, ["apiKey"] = Key },
-                    ["models"] = models,
-                },
-            },
-            ["model"] = $"{ProviderId}/{Model}",
-            ["small_model"] = $"{ProviderId}/{SmallModel}",
-        };
-        return config.ToJsonString(Indented) + "\n";
-    }
+    /// <summary>
+    /// <c>opencode.json</c> with an OpenAI-compatible provider (Chat Completions), the shape CC Switch writes
+    /// for OpenCode. For servers or tools that speak only Chat Completions; the Responses form above is preferred.
+    /// </summary>
+    public string OpenCodeCompatibleJson() => OpenCode("@ai-sdk/openai-compatible");
 
     /// <summary>Environment variables for tools that read the OpenAI variables (the OpenAI SDKs, many scripts).</summary>
     public string EnvironmentVariables() =>
@@ -115,6 +96,33 @@ internal sealed record ClientSetup(string ApiBaseUrl, string Key, string Model, 
         WriteIndented = true,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
+
+    private string OpenCode(string npm)
+    {
+        var models = new JsonObject();
+        foreach (var model in new[] { Model, SmallModel }.Distinct(StringComparer.Ordinal))
+        {
+            models[model] = new JsonObject { ["name"] = $"{model} (TokenPool)" };
+        }
+
+        var config = new JsonObject
+        {
+            ["$schema"] = "https://opencode.ai/config.json",
+            ["provider"] = new JsonObject
+            {
+                [ProviderId] = new JsonObject
+                {
+                    ["npm"] = npm,
+                    ["name"] = "TokenPool",
+                    ["options"] = new JsonObject { ["baseURL"] = ApiRoot, ["apiKey"] = Key },
+                    ["models"] = models,
+                },
+            },
+            ["model"] = $"{ProviderId}/{Model}",
+            ["small_model"] = $"{ProviderId}/{SmallModel}",
+        };
+        return config.ToJsonString(Indented) + "\n";
+    }
 
     private static string Toml(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
 

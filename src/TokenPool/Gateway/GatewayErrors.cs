@@ -138,6 +138,21 @@ internal static class GatewayErrors
     public static ApiError UnknownPath(string method, string path) => new(404, ApiError.InvalidRequest, "unknown_url",
         $"Unknown API path: {method} {path}. TokenPool serves POST /v1/responses, POST /v1/chat/completions and GET /v1/models.");
 
+    /// <summary>
+    /// An API request sent to the website or the console (the "website as base_url" mistake): names the
+    /// base_url to use instead.
+    /// </summary>
+    public static ApiError WrongBaseUrl(string webUrl, string method, string path, bool console, IReadOnlyList<string> apiBaseUrls)
+    {
+        var roots = apiBaseUrls.Select(b => b.TrimEnd('/') + "/v1").ToList();
+        var what = console ? $"{webUrl}/console is the TokenPool web console" : $"{webUrl} is the TokenPool website";
+        return new(404, ApiError.InvalidRequest, "wrong_base_url",
+            $"{what}, not the API endpoint, so it cannot answer {method} {path}. "
+            + $"Set base_url in your tool to {roots[0]}"
+            + (roots.Count > 1 ? $" (or {string.Join(" or ", roots.Skip(1))})" : "")
+            + ". Your API key stays the same.");
+    }
+
     public static ApiError MethodNotAllowed(string method, string path) => new(405, ApiError.InvalidRequest, "method_not_allowed",
         $"{method} is not allowed on {path}. TokenPool serves POST /v1/responses, POST /v1/chat/completions and GET /v1/models.");
 

@@ -1,6 +1,7 @@
 using TokenPool.Accounts;
 using TokenPool.Billing;
 using TokenPool.Data;
+using TokenPool.Docs;
 using TokenPool.Gateway;
 using TokenPool.Keys;
 using TokenPool.Upstreams;
@@ -41,13 +42,16 @@ internal static class TokenPoolServer
             .AddBillingServices()
             .AddUpstreams(configuration)
             .AddGateway(configuration)
-            .AddHosting(configuration);
+            .AddHosting(configuration)
+            .AddDocs();
         settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
         app.UseTokenPoolErrors();
+        app.UseMiddleware<HostRouting>();
         app.MapHealth();
         app.MapGateway();
+        app.MapDocs();
         return app;
     }
 
