@@ -199,7 +199,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
             ("$attempts", record.Attempts), ("$note", record.Note));
 
-        if (settlement.HasReservation)
+        if (settlement.HasReservation && record.Model.Length > 0)
         {
             Execute(connection, transaction, """
                 INSERT INTO usage_daily (day, account_id, key_id, model, requests, input_tokens, cached_input_tokens,
