@@ -28,11 +28,13 @@ public sealed class MeteringTests : IAsyncLifetime
         using var client = _gateway.ClientWithKey(key);
         const string body = """{"model":"gpt-5.5","input":"Tell me a long story about a lighthouse keeper.","stream":true}""";
         using var response = await client.SendAsync(
-            Post("v1/responses", body, "deltas=12 drop_after=9 text=\"The keeper climbed the stairs every night, counting each of the two hundred steps twice.\""),
+            Post("v1/responses", body, "deltas=12 drop_after=9 delay_events_ms=30 text=\"The keeper climbed the stairs every night, counting each of the two hundred steps twice.\""),
             HttpCompletionOption.ResponseHeadersRead);
         var requestId = RequestId(response);
         Assert.Equal(requestId, Header(response, GatewayHandler.UsageRecordIdHeader));
-        var events = Sse.Parse(await response.Content.ReadAsStringAsync());
+        var raw = await response.Content.ReadAsStringAsync();
+        var events = Sse.Parse(raw);
+        Assert.True(raw.Contains("output_text.delta", StringComparison.Ordinal), raw);
         var delivered = string.Concat(events.Where(e => e.GetProperty("type").GetString() == "response.output_text.delta").Select(e => e.GetProperty("delta").GetString()));
         Assert.NotEmpty(delivered);
         Assert.Equal("response.failed", events[^1].GetProperty("type").GetString());
@@ -57,7 +59,7 @@ public sealed class MeteringTests : IAsyncLifetime
         using var client = _gateway.ClientWithKey(key);
         const string body = """{"model":"gpt-5.5","messages":[{"role":"user","content":"Describe the sea."}],"stream":true}""";
         using var response = await client.SendAsync(
-            Post("v1/chat/completions", body, "deltas=10 drop_after=6 text=\"Grey water folds over itself under a low sky, endlessly patient and cold.\""),
+            Post("v1/chat/completions", body, "deltas=10 drop_after=6 delay_events_ms=30 text=\"Grey water folds over itself under a low sky, endlessly patient and cold.\""),
             HttpCompletionOption.ResponseHeadersRead);
         var requestId = RequestId(response);
         var chunks = Sse.Parse(await response.Content.ReadAsStringAsync());
@@ -139,7 +141,7 @@ public sealed class MeteringTests : IAsyncLifetime
     [InlineData("no_usage", true)]
     [InlineData("bad_usage", false)]
     [InlineData("bad_usage", true)]
-    [InlineData("usage=-5000,20", false)]
+    [InlineData("usage=50,20,80", false)]
     [InlineData("usage=10,-20000", true)]
     [InlineData("usage=900000000000,5", false)]
     [InlineData("usage=10,900000000000", true)]
