@@ -136,6 +136,33 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal(99 * amount, after.BalanceMicros);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnswerCostingMoreThanItsReserve_IsChargedOnlyUpToTheBalanceOrKeyLimit(bool keyLimit)
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var bound = amount + 100;
+        var (account, key) = keyLimit
+            ? await UserWithKeyAsync(_gateway, 1_000 * amount, new NewKeySettings("capped", SpendLimitMicros: bound))
+            : await UserWithKeyAsync(_gateway, bound);
+        using var client = _gateway.ClientWithKey(key);
+
+        // The upstream ignores max_output_tokens and bills 50 times the reserved output.
+        using var response = await client.SendAsync(Post("v1/responses", Body, string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},50000")));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var record = await WaitForRecordAsync(_gateway, RequestId(response));
+        Assert.True(record.CostMicros > bound);
+        Assert.Equal(bound, record.ChargedMicros);
+        Assert.Equal(bound, (await KeyRowAsync(_gateway, account.Id)).ChargedMicros);
+        Assert.Equal(keyLimit ? (1_000 * amount) - bound : 0, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
+        await _gateway.AssertMoneyInvariantAsync();
+
+        using var next = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+        Assert.Equal(HttpStatusCode.TooManyRequests, next.StatusCode);
+    }
+
     [Fact]
     public async Task SettlingTheSameRequestTwice_ChargesOnce()
     {
