@@ -11,6 +11,7 @@ internal static class BillingSetup
         services.AddSingleton<IChangeListener>(provider => provider.GetRequiredService<PriceCatalog>());
         services.AddSingleton<QuotaLedger>();
         services.AddSingleton<UsageWriter>();
+        services.AddSingleton<UsageQueries>();
         return services;
     }
 

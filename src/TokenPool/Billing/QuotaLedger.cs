@@ -22,12 +22,27 @@ internal enum ReserveOutcome
 }
 
 /// <summary>
-/// Holds and releases money for requests. The invariant, for every account at every moment:
+/// Holds and releases money for requests. THE MONEY INVARIANT, which every change to balances keeps and
+/// <see cref="MoneyInvariant"/> checks against the store (the tests run it after every concurrency and
+/// fault scenario):
 /// <code>
-///   balance + reserved == credited - charged      (nothing appears or disappears)
-///   balance >= -overdraft                         (no account spends beyond its bound)
+///   per account:
+///     credited_micros == sum(ledger.amount_micros)                    credit comes only from the ledger
+///     charged_micros  == sum(usage_records.charged_micros)            charges only from settled requests
+///     reserved_micros == sum(reservations.amount_micros)              holds only for requests in flight
+///     balance_micros  == credited_micros - charged_micros - reserved_micros
+///     balance_micros  &gt;= -overdraft                                   no account spends beyond its bound
+///   per key:
+///     charged_micros  == sum(usage_records.charged_micros of the key)
+///     reserved_micros == sum(reservations.amount_micros of the key)
+///     charged_micros  &lt;= spend_limit_micros + overdraft               when the key has a limit
+///   per request:
+///     at most one reservation; settled at most once (the DELETE of its reservation row decides);
+///     0 &lt;= charged &lt;= cost, so a request never credits anyone, whatever usage the upstream reported;
+///     after settlement no reservation of it is open; a reservation whose process died is released
+///     by <see cref="ReservationReconciler"/> with nothing charged.
 /// </code>
-/// and for every request: at most one reservation, settled at most once.
+/// Hence, once nothing is in flight: balance = credits - sum of settled costs, for every account.
 ///
 /// A reservation is one transaction on the single writer: the key row (still active, not expired, spend
 /// limit not exceeded), the account row (enabled, balance covers the amount) and the reservation row

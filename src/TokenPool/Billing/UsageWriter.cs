@@ -161,6 +161,18 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
             var balance = Scalar(connection, transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId));
             var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, balance, settlement.ReservedMicros, _overdraftMicros);
+
+            // A key's spend limit bounds its charges the same way the balance bounds the account's.
+            using (var room = Command(connection, transaction,
+                "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
+                [("$id", record.KeyId)]))
+            {
+                if (room.ExecuteScalar() is long keyRoom)
+                {
+                    charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, settlement.ReservedMicros, _overdraftMicros);
+                }
+            }
+
             record.ChargedMicros = charge;
             Execute(connection, transaction, """
                 UPDATE accounts SET balance_micros = balance_micros + $reserved - $charge,
@@ -199,7 +211,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
             ("$attempts", record.Attempts), ("$note", record.Note));
 
-        if (settlement.HasReservation)
+        if (settlement.HasReservation && record.Model.Length > 0)
         {
             Execute(connection, transaction, """
                 INSERT INTO usage_daily (day, account_id, key_id, model, requests, input_tokens, cached_input_tokens,

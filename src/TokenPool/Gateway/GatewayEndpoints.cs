@@ -29,6 +29,8 @@ internal static class GatewayEndpoints
             app.MapGet(root + "/models", handler.ListModelsAsync).WithDisplayName("models" + root);
         }
 
+        app.MapBalance(handler);
+
         // Anything else under /v1 gets a JSON answer, never an HTML page.
         app.Map("/v1/{**rest}", UnknownApiPath).WithOrder(int.MaxValue);
         return app;

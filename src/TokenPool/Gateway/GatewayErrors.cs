@@ -58,10 +58,10 @@ internal static class GatewayErrors
         $"Your TokenPool account has no available quota for this request: the available balance is {Money.Format(balanceMicros)} "
         + $"and this request needs up to {Money.Format(neededMicros)} reserved. Review usage and add quota at {usagePage}.");
 
-    public static ApiError KeySpendLimit(string mask, long? limitMicros, string apiKeysPage) => new(429, "insufficient_quota", "insufficient_quota",
-        $"This API key ({mask}) has reached its spend limit"
+    public static ApiError KeySpendLimit(string mask, long? limitMicros, string usagePage, string apiKeysPage) => new(429, "insufficient_quota", "insufficient_quota",
+        $"This API key ({mask}) has no available quota for this request: it has reached its spend limit"
         + (limitMicros is { } limit ? $" of {Money.Format(limit)}" : "")
-        + $". Raise the key's limit or use another key at {apiKeysPage}.");
+        + $". Review usage at {usagePage}, and raise the key's limit or use another key at {apiKeysPage}.");
 
     public static ApiError MissingModel() => new(400, ApiError.InvalidRequest, "missing_required_parameter",
         "Missing required parameter: \"model\". Set the model your tool should use, e.g. \"gpt-5.5\".", "model");

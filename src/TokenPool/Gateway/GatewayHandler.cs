@@ -37,6 +37,9 @@ internal sealed partial class GatewayHandler(
     TimeProvider time,
     ILogger<GatewayHandler> logger)
 {
+    /// <summary>The id of the request's usage record (its request id), sent on every response that gets one.</summary>
+    public const string UsageRecordIdHeader = "x-tokenpool-usage-record-id";
+
     private readonly GatewayOptions _gateway = gatewayOptions.Value;
     private readonly BillingOptions _billing = billingOptions.Value;
 
@@ -195,6 +198,9 @@ internal sealed partial class GatewayHandler(
         }
 
         exchange.Facts = facts;
+
+        // From here on the request gets a usage record, keyed by its request id, whatever happens.
+        context.Response.Headers[UsageRecordIdHeader] = exchange.RequestId;
         var model = facts.Model!;
         var key = exchange.Key;
         var route = pool.Snapshot.Route(model);
@@ -249,7 +255,7 @@ internal sealed partial class GatewayHandler(
             }
 
             case ReserveOutcome.KeySpendLimit:
-                return GatewayErrors.KeySpendLimit(key.Mask, await KeyLimitAsync(key.KeyId, context.RequestAborted), urls.ApiKeysPage(context));
+                return GatewayErrors.KeySpendLimit(key.Mask, await KeyLimitAsync(key.KeyId, context.RequestAborted), urls.UsagePage(context), urls.ApiKeysPage(context));
             case ReserveOutcome.AccountDisabled:
                 keys.InvalidateAccount(key.AccountId);
                 return GatewayErrors.Refused(KeyRefusal.AccountDisabled, key, urls.ApiKeysPage(context));

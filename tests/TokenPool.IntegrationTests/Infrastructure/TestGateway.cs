@@ -35,6 +35,7 @@ internal sealed class TestGateway : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly List<SimulatorHost> _upstreams;
+    private bool _stopped;
 
     private TestGateway(WebApplication app, string dataDirectory, List<SimulatorHost> upstreams, List<string> upstreamKeys, CapturedLogs logs, Uri address)
     {
@@ -126,10 +127,38 @@ internal sealed class TestGateway : IAsyncDisposable
     /// <summary>Waits until every usage record queued so far is written.</summary>
     public Task FlushUsageAsync() => Get<UsageWriter>().FlushAsync();
 
+    /// <summary>The store's connection string, for reading the database directly.</summary>
+    public string ConnectionString => Get<Database>().ConnectionString;
+
+    /// <summary>
+    /// Checks the money invariant (see <see cref="MoneyInvariant"/>) after writing every queued usage record;
+    /// fails the test with every violation found.
+    /// </summary>
+    public async Task AssertMoneyInvariantAsync(bool expectNoOpenReservations = true)
+    {
+        if (!_stopped)
+        {
+            await FlushUsageAsync();
+        }
+
+        var problems = await MoneyInvariant.CheckAsync(ConnectionString, Get<QuotaLedger>().OverdraftMicros, expectNoOpenReservations, CancellationToken.None);
+        Assert.True(problems.Count == 0, "Money invariant violated:\n" + string.Join('\n', problems));
+    }
+
+    /// <summary>Stops the server as a normal shutdown does (requests drained, usage records written), keeping its data.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            await _app.StopAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await _app.StopAsync();
+        await StopAsync();
         await _app.DisposeAsync();
         foreach (var upstream in _upstreams)
         {

@@ -1,0 +1,152 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using TokenPool.Billing;
+using TokenPool.IntegrationTests.Infrastructure;
+using static TokenPool.IntegrationTests.Billing.BillingKit;
+
+namespace TokenPool.IntegrationTests.Billing;
+
+/// <summary>Money across the server's life: a crash between reserve and settle, a normal shutdown, the operator's view.</summary>
+public sealed class LifecycleTests
+{
+    private const string Password = "correct horse battery staple";
+
+    private static string ConnectionString(string dataDirectory) =>
+        $"Data Source={Path.Combine(dataDirectory, "tokenpool.db")};Default Timeout=30;Pooling=False";
+
+    private static async Task<long> ScalarAsync(string dataDirectory, string sql)
+    {
+        await using var connection = new SqliteConnection(ConnectionString(dataDirectory));
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync() ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task ServerKilledBetweenReserveAndSettle_ReleasesTheReservationOnRestart()
+    {
+        var data = Directory.CreateTempSubdirectory("tokenpool-crash-").FullName;
+        try
+        {
+            Assert.Equal(0, (await TokenPoolProcess.RunCliAsync(data, "user", "add", "--email", "crash@example.com", "--password", Password, "--credit", "5")).ExitCode);
+            var created = await TokenPoolProcess.RunCliAsync(data, "key", "create", "--email", "crash@example.com");
+            Assert.Equal(0, created.ExitCode);
+            var key = created.Stdout.Trim();
+
+            await using (var server = await TokenPoolProcess.StartServerAsync(data))
+            {
+                using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
+                client.DefaultRequestHeaders.Authorization = Bearer(key);
+                using var response = await client.SendAsync(
+                    Post("v1/responses", """{"model":"gpt-5.5","input":"take your time","stream":true}""", "deltas=40 delay_events_ms=2000"),
+                    HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal(1, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+                Assert.True(await ScalarAsync(data, "SELECT reserved_micros FROM accounts WHERE email = 'crash@example.com'") > 0);
+
+                await server.KillAsync();
+            }
+
+            // Dead server: the funds are still held.
+            Assert.Equal(1, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+            Assert.True(await ScalarAsync(data, "SELECT balance_micros FROM accounts WHERE email = 'crash@example.com'") < 5_000_000);
+
+            await using (var restarted = await TokenPoolProcess.StartServerAsync(data))
+            {
+                Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+                Assert.Equal(5_000_000, await ScalarAsync(data, "SELECT balance_micros FROM accounts WHERE email = 'crash@example.com'"));
+                Assert.Equal(0, await ScalarAsync(data, "SELECT reserved_micros FROM accounts WHERE email = 'crash@example.com'"));
+                Assert.Equal(1, await ScalarAsync(data, "SELECT COUNT(*) FROM usage_records WHERE outcome = 'abandoned' AND charged_micros = 0"));
+                var problems = await MoneyInvariant.CheckAsync(ConnectionString(data), 0, expectNoOpenReservations: true, CancellationToken.None);
+                Assert.True(problems.Count == 0, string.Join('\n', problems));
+
+                // The released funds can be spent again.
+                using var client = new HttpClient { BaseAddress = restarted.Address, Timeout = TimeSpan.FromSeconds(60) };
+                client.DefaultRequestHeaders.Authorization = Bearer(key);
+                using var response = await client.SendAsync(Post("v1/responses", """{"model":"gpt-5.5","input":"hello again"}"""));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            var shown = await TokenPoolProcess.RunCliAsync(data, "user", "show", "--email", "crash@example.com");
+            Assert.Equal(0, shown.ExitCode);
+            var account = JsonDocument.Parse(shown.Stdout).RootElement;
+            Assert.Equal(0m, account.GetProperty("reserved_usd").GetDecimal());
+            Assert.True(account.GetProperty("balance_usd").GetDecimal() is > 4.9m and < 5m);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task NormalShutdown_RightAfterRequestsFinish_LosesNoUsageRecord()
+    {
+        var gateway = await TestGateway.StartAsync();
+        var data = gateway.DataDirectory;
+        var connection = gateway.ConnectionString;
+        try
+        {
+            var (account, key) = await UserWithKeyAsync(gateway, 50_000_000);
+            using var client = gateway.ClientWithKey(key);
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 60).Select(async i =>
+            {
+                using var response = await client.SendAsync(Post("v1/responses", $$"""{"model":"gpt-5.5","input":"request {{i}}","stream":{{(i % 2 == 0 ? "true" : "false")}}}"""));
+                _ = await response.Content.ReadAsStringAsync();
+                return response.StatusCode;
+            }));
+            Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+
+            await gateway.StopAsync();
+
+            Assert.Equal(60, await ScalarAsync(data, $"SELECT COUNT(*) FROM usage_records WHERE account_id = {account.Id} AND status = 200"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+            Assert.Equal(60, await ScalarAsync(data, $"SELECT SUM(requests) FROM usage_daily WHERE account_id = {account.Id}"));
+            var problems = await MoneyInvariant.CheckAsync(connection, 0, expectNoOpenReservations: true, CancellationToken.None);
+            Assert.True(problems.Count == 0, string.Join('\n', problems));
+        }
+        finally
+        {
+            await gateway.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task UserShow_PrintsOneJsonObjectWithLifetimeTotals()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var email = $"show-{Guid.NewGuid():N}@example.com";
+        var account = await gateway.CreateUserAsync(10m, email);
+        var key = (await gateway.Get<Keys.ApiKeyService>().CreateAsync(account.Id, new Keys.NewKeySettings("cli"), null, CancellationToken.None)).Key;
+        using var client = gateway.ClientWithKey(key);
+        foreach (var sim in new[] { "usage=1000,200", "usage=3000,400,1000,50", "status=500" })
+        {
+            using var response = await client.SendAsync(Post("v1/responses", """{"model":"gpt-5.5","input":"hi"}""", sim));
+        }
+
+        await gateway.FlushUsageAsync();
+        var expected = await AccountAsync(gateway, account.Id);
+
+        var run = await TokenPoolProcess.RunCliAsync(gateway.DataDirectory, "user", "show", "--email", email);
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stdout.Trim().Split('\n');
+        Assert.Single(lines);
+        var json = JsonDocument.Parse(lines[0]).RootElement;
+        Assert.Equal(JsonValueKind.Object, json.ValueKind);
+        Assert.Equal(Money.ToDollars(expected.BalanceMicros), json.GetProperty("balance_usd").GetDecimal());
+        Assert.Equal(0m, json.GetProperty("reserved_usd").GetDecimal());
+        Assert.Equal(Money.ToDollars(expected.ChargedMicros), json.GetProperty("cost_usd").GetDecimal());
+        Assert.Equal(10m - Money.ToDollars(expected.ChargedMicros), json.GetProperty("balance_usd").GetDecimal());
+        Assert.Equal(3, json.GetProperty("requests").GetInt64());
+        Assert.Equal(4000, json.GetProperty("input_tokens").GetInt64());
+        Assert.Equal(600, json.GetProperty("output_tokens").GetInt64());
+
+        var missing = await TokenPoolProcess.RunCliAsync(gateway.DataDirectory, "user", "show", "--email", "nobody@example.com");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("nobody@example.com", missing.Stderr, StringComparison.Ordinal);
+        Assert.Empty(missing.Stdout.Trim());
+    }
+}

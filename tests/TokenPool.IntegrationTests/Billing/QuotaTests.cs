@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Net;
+using TokenPool.Accounts;
+using TokenPool.Billing;
+using TokenPool.IntegrationTests.Infrastructure;
+using TokenPool.Keys;
+using static TokenPool.IntegrationTests.Billing.BillingKit;
+
+namespace TokenPool.IntegrationTests.Billing;
+
+/// <summary>
+/// Quota that cannot be overspent: concurrent requests against a balance, a key's spend limit and a key's
+/// expiry. Each request reports usage that costs exactly what was reserved for it, so the number that can
+/// be afforded does not depend on timing.
+/// </summary>
+public sealed class QuotaTests : IAsyncLifetime
+{
+    private const string Body = """{"model":"gpt-5.5","input":"count me in","max_output_tokens":1000}""";
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync();
+
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+
+    private string ExactCostSim => string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},1000");
+
+    [Fact]
+    public async Task TwoHundredConcurrentRequests_AgainstBalanceForTwenty_ExactlyTwentySucceed()
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var (account, key) = await UserWithKeyAsync(_gateway, (20 * amount) + amount - 1);
+        var bystander = await _gateway.CreateUserAsync(1m);
+        using var client = _gateway.ClientWithKey(key);
+
+        // Other writers (an admin granting credit in the console, the CLI) work on the same store meanwhile.
+        using var stop = new CancellationTokenSource();
+        var grants = Task.Run(async () =>
+        {
+            for (var i = 0; i < 40 && !stop.IsCancellationRequested; i++)
+            {
+                await _gateway.Get<AccountService>().ChangeCreditAsync(bystander.Id, 1_000, "test grant", null, CancellationToken.None);
+            }
+        });
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
+        {
+            using var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+        await stop.CancelAsync();
+        await grants;
+
+        Assert.Equal(20, results.Count(r => r.StatusCode == HttpStatusCode.OK));
+        var refused = results.Where(r => r.StatusCode != HttpStatusCode.OK).ToList();
+        Assert.Equal(180, refused.Count);
+        Assert.All(refused, r =>
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, r.StatusCode);
+            var error = Error(r.Body);
+            Assert.Equal("insufficient_quota", error.GetProperty("code").GetString());
+            Assert.Equal("insufficient_quota", error.GetProperty("type").GetString());
+            Assert.Contains("no available quota", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Contains(_gateway.Address.ToString().TrimEnd('/') + "/console/usage", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        });
+
+        await _gateway.AssertMoneyInvariantAsync();
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(amount - 1, after.BalanceMicros);
+        Assert.Equal(20 * amount, after.ChargedMicros);
+        Assert.Equal(0, after.ReservedMicros);
+        var records = await RecordsAsync(_gateway, account.Id);
+        Assert.Equal(200, records.Count);
+        Assert.Equal(20, records.Count(r => r.Status == 200 && r.ChargedMicros == amount && !r.IsEstimated));
+        Assert.All(records.Where(r => r.Status == 429), r => Assert.Equal(0, r.ChargedMicros));
+        Assert.DoesNotContain("database is locked", _gateway.Logs.All, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(1_000_000 + 40_000, (await AccountAsync(_gateway, bystander.Id)).BalanceMicros);
+    }
+
+    [Fact]
+    public async Task TwoHundredConcurrentRequests_AgainstKeySpendLimitForTwenty_ExactlyTwentySucceed()
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var (account, key) = await UserWithKeyAsync(_gateway, 1_000 * amount, new NewKeySettings("limited", SpendLimitMicros: (20 * amount) + amount - 1));
+        using var client = _gateway.ClientWithKey(key);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
+        {
+            using var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        Assert.Equal(20, results.Count(r => r.StatusCode == HttpStatusCode.OK));
+        Assert.All(results.Where(r => r.StatusCode != HttpStatusCode.OK), r =>
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, r.StatusCode);
+            var error = Error(r.Body);
+            Assert.Equal("insufficient_quota", error.GetProperty("code").GetString());
+            var message = error.GetProperty("message").GetString()!;
+            Assert.Contains("spend limit", message, StringComparison.Ordinal);
+            Assert.Contains("no available quota", message, StringComparison.Ordinal);
+            Assert.Contains("/console/usage", message, StringComparison.Ordinal);
+        });
+
+        await _gateway.AssertMoneyInvariantAsync();
+        var keyRow = await KeyRowAsync(_gateway, account.Id);
+        Assert.Equal(20 * amount, keyRow.ChargedMicros);
+        Assert.Equal(0, keyRow.ReservedMicros);
+        Assert.Equal(980 * amount, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
+    }
+
+    [Fact]
+    public async Task ExpiredKey_IsRefusedConcurrently_AndNothingIsCharged()
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var (account, key) = await UserWithKeyAsync(_gateway, 100 * amount, new NewKeySettings("short-lived", DateTime.UtcNow.AddSeconds(2)));
+        using var client = _gateway.ClientWithKey(key);
+        using (var first = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        await Task.Delay(2_500);
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
+        {
+            using var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        Assert.All(results, r =>
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+            Assert.Contains("expired", Error(r.Body).GetProperty("message").GetString(), StringComparison.Ordinal);
+        });
+        await _gateway.AssertMoneyInvariantAsync();
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(amount, after.ChargedMicros);
+        Assert.Equal(99 * amount, after.BalanceMicros);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnswerCostingMoreThanItsReserve_IsChargedOnlyUpToTheBalanceOrKeyLimit(bool keyLimit)
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var bound = amount + 100;
+        var (account, key) = keyLimit
+            ? await UserWithKeyAsync(_gateway, 1_000 * amount, new NewKeySettings("capped", SpendLimitMicros: bound))
+            : await UserWithKeyAsync(_gateway, bound);
+        using var client = _gateway.ClientWithKey(key);
+
+        // The upstream ignores max_output_tokens and bills 50 times the reserved output.
+        using var response = await client.SendAsync(Post("v1/responses", Body, string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},50000")));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var record = await WaitForRecordAsync(_gateway, RequestId(response));
+        Assert.True(record.CostMicros > bound);
+        Assert.Equal(bound, record.ChargedMicros);
+        Assert.Equal(bound, (await KeyRowAsync(_gateway, account.Id)).ChargedMicros);
+        Assert.Equal(keyLimit ? (1_000 * amount) - bound : 0, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
+        await _gateway.AssertMoneyInvariantAsync();
+
+        using var next = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+        Assert.Equal(HttpStatusCode.TooManyRequests, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task SettlingTheSameRequestTwice_ChargesOnce()
+    {
+        var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
+        var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
+        var ledger = _gateway.Get<QuotaLedger>();
+        var now = DateTime.UtcNow;
+        Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync("req_twice", identity, 300_000, now, now.AddHours(1), CancellationToken.None));
+        var record = new UsageRecord
+        {
+            RequestId = "req_twice", CreatedAt = now, AccountId = account.Id, KeyId = identity.KeyId, Model = "gpt-5.5",
+            Endpoint = "responses", Status = 200, Outcome = "completed", InputTokens = 1000, OutputTokens = 100, CostMicros = 2_250,
+        };
+        var writer = _gateway.Get<UsageWriter>();
+
+        await writer.EnqueueAsync(new Settlement(record, 300_000, HasReservation: true));
+        await writer.EnqueueAsync(new Settlement(record, 300_000, HasReservation: true));
+        await writer.WriteNowAsync([new Settlement(record, 300_000, HasReservation: true)], CancellationToken.None);
+        await _gateway.FlushUsageAsync();
+
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(5_000_000 - 2_250, after.BalanceMicros);
+        Assert.Equal(2_250, after.ChargedMicros);
+        Assert.Single(await RecordsAsync(_gateway, account.Id));
+        await _gateway.AssertMoneyInvariantAsync();
+    }
+}
