@@ -65,19 +65,19 @@ internal sealed class RequestLimiter
                 Expire(now);
                 if (limits.MaxConcurrentRequests is { } maxConcurrent && _concurrent >= maxConcurrent)
                 {
-                    return LimitDecision.Refuse(GatewayErrors.RateLimited(scope, $"{maxConcurrent} concurrent requests", TimeSpan.FromSeconds(1)));
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{maxConcurrent} concurrent requests", TimeSpan.FromSeconds(1)), limits, now);
                 }
 
                 if (limits.RequestsPerMinute is { } rpm && _requests.Count >= rpm)
                 {
                     var wait = TimeSpan.FromMilliseconds(Math.Max(1, _requests.Peek() + WindowMs - now));
-                    return LimitDecision.Refuse(GatewayErrors.RateLimited(scope, $"{rpm} requests per minute", wait));
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{rpm} requests per minute", wait), limits, now);
                 }
 
                 if (limits.TokensPerMinute is { } tpm && _tokensInWindow + estimatedTokens > tpm && _tokens.Count > 0)
                 {
                     var wait = TimeSpan.FromMilliseconds(Math.Max(1, _tokens.First!.Value.At + WindowMs - now));
-                    return LimitDecision.Refuse(GatewayErrors.RateLimited(scope, $"{tpm} tokens per minute", wait));
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{tpm} tokens per minute", wait), limits, now);
                 }
 
                 _concurrent++;
@@ -119,23 +119,39 @@ internal sealed class RequestLimiter
         {
             lock (_lock)
             {
-                var headers = new List<KeyValuePair<string, string>>(6);
-                if (limits.RequestsPerMinute is { } rpm)
-                {
-                    headers.Add(new("x-ratelimit-limit-requests", rpm.ToString(CultureInfo.InvariantCulture)));
-                    headers.Add(new("x-ratelimit-remaining-requests", Math.Max(0, rpm - _requests.Count).ToString(CultureInfo.InvariantCulture)));
-                    headers.Add(new("x-ratelimit-reset-requests", Reset(_requests.Count > 0 ? _requests.Peek() + WindowMs - now : 0)));
-                }
-
-                if (limits.TokensPerMinute is { } tpm)
-                {
-                    headers.Add(new("x-ratelimit-limit-tokens", tpm.ToString(CultureInfo.InvariantCulture)));
-                    headers.Add(new("x-ratelimit-remaining-tokens", Math.Max(0, tpm - _tokensInWindow).ToString(CultureInfo.InvariantCulture)));
-                    headers.Add(new("x-ratelimit-reset-tokens", Reset(_tokens.Count > 0 ? _tokens.First!.Value.At + WindowMs - now : 0)));
-                }
-
-                return headers;
+                return HeadersLocked(limits, now);
             }
+        }
+
+        /// <summary>A refusal that carries the x-ratelimit-* headers too, as OpenAI's 429s do.</summary>
+        private LimitDecision Refuse(ApiError error, RequestLimits limits, long now)
+        {
+            foreach (var (name, value) in HeadersLocked(limits, now))
+            {
+                error = error.WithHeader(name, value);
+            }
+
+            return LimitDecision.Refuse(error);
+        }
+
+        private List<KeyValuePair<string, string>> HeadersLocked(RequestLimits limits, long now)
+        {
+            var headers = new List<KeyValuePair<string, string>>(6);
+            if (limits.RequestsPerMinute is { } rpm)
+            {
+                headers.Add(new("x-ratelimit-limit-requests", rpm.ToString(CultureInfo.InvariantCulture)));
+                headers.Add(new("x-ratelimit-remaining-requests", Math.Max(0, rpm - _requests.Count).ToString(CultureInfo.InvariantCulture)));
+                headers.Add(new("x-ratelimit-reset-requests", Reset(_requests.Count > 0 ? _requests.Peek() + WindowMs - now : 0)));
+            }
+
+            if (limits.TokensPerMinute is { } tpm)
+            {
+                headers.Add(new("x-ratelimit-limit-tokens", tpm.ToString(CultureInfo.InvariantCulture)));
+                headers.Add(new("x-ratelimit-remaining-tokens", Math.Max(0, tpm - _tokensInWindow).ToString(CultureInfo.InvariantCulture)));
+                headers.Add(new("x-ratelimit-reset-tokens", Reset(_tokens.Count > 0 ? _tokens.First!.Value.At + WindowMs - now : 0)));
+            }
+
+            return headers;
         }
 
         private void Expire(long now)

@@ -38,6 +38,9 @@ internal sealed class SimulatorHost : IAsyncDisposable
     private readonly Random _random;
     private readonly Lock _randomLock = new();
     private long _responseCounter;
+    private int _clientAborts;
+    private int _active;
+    private int _maxActive;
 
     private SimulatorHost(WebApplication app, SimulatorOptions options)
     {
@@ -61,6 +64,15 @@ internal sealed class SimulatorHost : IAsyncDisposable
     public IReadOnlyList<SimulatorRequest> Requests => [.. _requests];
 
     public int RequestCount => _requests.Count;
+
+    /// <summary>Requests that TokenPool (the client of this upstream) abandoned before the simulator finished them.</summary>
+    public int ClientAborts => Volatile.Read(ref _clientAborts);
+
+    /// <summary>The most requests this simulator handled at the same time.</summary>
+    public int MaxConcurrent => Volatile.Read(ref _maxActive);
+
+    /// <summary>When set, every request gets these faults, ahead of the <c>x-sim</c> header, the prompt and the profile.</summary>
+    public SimulatorFaults? ForcedFaults { get; set; }
 
     public void ClearRequests() => _requests.Clear();
 
@@ -124,6 +136,34 @@ internal sealed class SimulatorHost : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context, bool isChat)
     {
+        var active = Interlocked.Increment(ref _active);
+        var seen = Volatile.Read(ref _maxActive);
+        while (active > seen && Interlocked.CompareExchange(ref _maxActive, active, seen) != seen)
+        {
+            seen = Volatile.Read(ref _maxActive);
+        }
+
+        var finished = false;
+        using var aborted = context.RequestAborted.Register(() =>
+        {
+            if (!Volatile.Read(ref finished))
+            {
+                Interlocked.Increment(ref _clientAborts);
+            }
+        });
+        try
+        {
+            await ServeAsync(context, isChat, () => finished = true);
+        }
+        finally
+        {
+            Volatile.Write(ref finished, true);
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private async Task ServeAsync(HttpContext context, bool isChat, Action selfAbort)
+    {
         var cancellationToken = context.RequestAborted;
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
         var text = await reader.ReadToEndAsync(cancellationToken);
@@ -156,7 +196,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
         }
 
         // Faults come from the x-sim header, else a [[sim: ...]] directive in the prompt, else the profile.
-        var faults = SimulatorFaults.Parse(context.Request.Headers["x-sim"].ToString());
+        var faults = ForcedFaults ?? SimulatorFaults.Parse(context.Request.Headers["x-sim"].ToString());
         if (faults.IsEmpty)
         {
             faults = SimulatorFaults.Parse(SimulatorFaults.Directive(SimulatedTurn.LastUserText(request, isChat) ?? ""));
@@ -225,6 +265,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
         if (faults.CloseAfterHeaders)
         {
             await context.Response.Body.FlushAsync(cancellationToken);
+            selfAbort();
             context.Abort();
             return;
         }
@@ -242,6 +283,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
 
             if (faults.DropAfter == i)
             {
+                selfAbort();
                 context.Abort();
                 return;
             }

@@ -301,6 +301,10 @@ internal sealed partial class UpstreamPool(
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
         PooledConnectionLifetime = TimeSpan.FromMinutes(10),
         ActivityHeadersPropagator = null,
+
+        // An answer abandoned half-read (the client went away) must close the upstream connection at
+        // once, so the upstream stops generating; draining it to reuse the connection would take seconds.
+        MaxResponseDrainSize = 0,
     }, disposeHandler: true);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Upstream pool loaded: {Channels} channels, {Models} models")]

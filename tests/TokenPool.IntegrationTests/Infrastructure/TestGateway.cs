@@ -25,6 +25,36 @@ internal sealed class TestGatewayOptions
     public bool BuiltInSimulator { get; set; }
 
     public Dictionary<string, string?> Settings { get; } = [];
+
+    /// <summary>Per-channel set-up; when empty, <see cref="Channels"/> default channels are made.</summary>
+    public List<TestChannel> ChannelList { get; } = [];
+}
+
+/// <summary>One simulated upstream channel as a test wants it.</summary>
+internal sealed record TestChannel
+{
+    public int Priority { get; init; }
+
+    public int Weight { get; init; } = 1;
+
+    public string? ModelAliases { get; init; }
+
+    /// <summary>Models the channel serves to clients; every catalogued model by default.</summary>
+    public IReadOnlyList<string>? Models { get; init; }
+
+    /// <summary>Extra model names the simulated upstream itself knows (alias targets).</summary>
+    public IReadOnlyList<string> UpstreamModels { get; init; } = [];
+
+    public FaultProfile Faults { get; init; } = FaultProfile.None;
+
+    public WireApi? Wire { get; init; }
+
+    /// <summary>Point the channel at a loopback port nothing listens on.</summary>
+    public bool Unreachable { get; init; }
+
+    public int? ResponseHeadersTimeoutSeconds { get; init; }
+
+    public int? StreamIdleTimeoutSeconds { get; init; }
 }
 
 /// <summary>
@@ -39,6 +69,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     private TestGateway(WebApplication app, string dataDirectory, List<SimulatorHost> upstreams, List<string> upstreamKeys, CapturedLogs logs, Uri address)
     {
+        ChannelIds = [];
         _app = app;
         DataDirectory = dataDirectory;
         _upstreams = upstreams;
@@ -60,6 +91,14 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IReadOnlyList<string> UpstreamKeys { get; }
 
+    /// <summary>The channel ids, in the order of <see cref="Upstreams"/>.</summary>
+    public List<long> ChannelIds { get; private init; }
+
+    /// <summary>The channel key ids, in the order of <see cref="Upstreams"/>.</summary>
+    public List<long> ChannelKeyIds { get; } = [];
+
+    public ChannelService Channels => Get<ChannelService>();
+
     public IServiceProvider Services => _app.Services;
 
     public T Get<T>()
@@ -74,14 +113,17 @@ internal sealed class TestGateway : IAsyncDisposable
         var upstreams = new List<SimulatorHost>();
         var upstreamKeys = new List<string>();
         var models = PriceCatalog.Defaults.Select(p => p.Model).ToList();
-        if (!options.BuiltInSimulator)
+        var specs = options.ChannelList.Count > 0 ? options.ChannelList : [.. Enumerable.Range(0, options.Channels).Select(_ => new TestChannel())];
+        if (options.BuiltInSimulator)
         {
-            for (var i = 0; i < options.Channels; i++)
-            {
-                var key = "sk-upstream-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-                upstreamKeys.Add(key);
-                upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions { ApiKey = key, Models = models }));
-            }
+            specs = [];
+        }
+
+        foreach (var spec in specs)
+        {
+            var key = "sk-upstream-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+            upstreamKeys.Add(key);
+            upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions { ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults }));
         }
 
         var app = TokenPoolServer.Build(new ServeSettings("http://127.0.0.1:0", dataDirectory)
@@ -91,15 +133,53 @@ internal sealed class TestGateway : IAsyncDisposable
         });
         await app.Services.InitializeStoreAsync(CancellationToken.None);
         var channels = app.Services.GetRequiredService<ChannelService>();
+        var channelIds = new List<long>();
+        var channelKeyIds = new List<long>();
         for (var i = 0; i < upstreams.Count; i++)
         {
-            await channels.AddAsync(new ChannelSettings($"sim-{i + 1}", upstreams[i].BaseUrl, models, options.Wire), upstreamKeys[i], CancellationToken.None);
+            var spec = specs[i];
+            var baseUrl = spec.Unreachable ? $"http://127.0.0.1:{FreePort()}/v1" : upstreams[i].BaseUrl;
+            var channel = await channels.AddAsync(
+                new ChannelSettings($"sim-{i + 1}", baseUrl, spec.Models ?? models, spec.Wire ?? options.Wire, spec.Priority, spec.Weight, spec.ModelAliases,
+                    ResponseHeadersTimeoutSeconds: spec.ResponseHeadersTimeoutSeconds, StreamIdleTimeoutSeconds: spec.StreamIdleTimeoutSeconds),
+                upstreamKeys[i],
+                CancellationToken.None);
+            channelIds.Add(channel.Id);
+            channelKeyIds.Add(channel.Keys[0].Id);
         }
 
         await app.PrepareAsync(CancellationToken.None);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestGateway(app, dataDirectory, upstreams, upstreamKeys, logs, new Uri(address.TrimEnd('/') + "/"));
+        var gateway = new TestGateway(app, dataDirectory, upstreams, upstreamKeys, logs, new Uri(address.TrimEnd('/') + "/")) { ChannelIds = channelIds };
+        gateway.ChannelKeyIds.AddRange(channelKeyIds);
+        return gateway;
+    }
+
+    /// <summary>A loopback port that nothing listens on (bound, then released).</summary>
+    public static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    /// <summary>The usage records written so far, oldest first.</summary>
+    public async Task<List<UsageRecord>> UsageRecordsAsync()
+    {
+        await FlushUsageAsync();
+        await using var db = await Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync();
+        return await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(db.UsageRecords.OrderBy(r => r.Id));
+    }
+
+    /// <summary>An account's balance in micro-dollars.</summary>
+    public async Task<long> BalanceAsync(long accountId)
+    {
+        await FlushUsageAsync();
+        await using var db = await Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync();
+        return db.Accounts.Where(a => a.Id == accountId).Select(a => a.BalanceMicros).First();
     }
 
     /// <summary>Creates an account with the given credit and returns it.</summary>
@@ -116,10 +196,22 @@ internal sealed class TestGateway : IAsyncDisposable
         return (await Get<ApiKeyService>().CreateAsync(account.Id, settings ?? new NewKeySettings("test"), null, CancellationToken.None)).Key;
     }
 
+    /// <summary>Creates an account with credit and a key for it; returns both.</summary>
+    public async Task<(Account Account, string Key)> CreateAccountKeyAsync(decimal creditUsd = 10m, NewKeySettings? settings = null)
+    {
+        var account = await CreateUserAsync(creditUsd);
+        return (account, (await Get<ApiKeyService>().CreateAsync(account.Id, settings ?? new NewKeySettings("test"), null, CancellationToken.None)).Key);
+    }
+
     /// <summary>A client that sends the key as a bearer token.</summary>
     public HttpClient ClientWithKey(string key)
     {
-        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
+        // No draining of abandoned answers: a test that drops a response must close the connection at once.
+        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, MaxConnectionsPerServer = 256 })
+        {
+            BaseAddress = Address,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
     }

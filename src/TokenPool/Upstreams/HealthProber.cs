@@ -1,0 +1,107 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace TokenPool.Upstreams;
+
+/// <summary>
+/// Closes circuit breakers again. Once a key's open period is over it is half-open: no client request
+/// goes to it, and this service sends it one real, small request (a few output tokens). A good answer
+/// closes the breaker; a failure opens it again for twice as long; a rejected key is disabled.
+/// </summary>
+internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProber> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxProbeTime = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await ProbeDueKeysAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogProbeLoopFailed(logger, ex);
+            }
+        }
+    }
+
+    /// <summary>Probes every key whose open period is over, at the same time, and waits for the answers.</summary>
+    public async Task ProbeDueKeysAsync(CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        var due = new Dictionary<long, (UpstreamTarget Target, string Model)>();
+        foreach (var (model, route) in pool.Snapshot.Routes)
+        {
+            foreach (var target in route.All)
+            {
+                if (!due.ContainsKey(target.KeyId) && target.Health.DisabledReason is null && target.Health.ProbeDue(now))
+                {
+                    due[target.KeyId] = (target, model);
+                }
+            }
+        }
+
+        await Task.WhenAll(due.Values.Select(d => ProbeAsync(d.Target, d.Model, cancellationToken)));
+    }
+
+    private async Task ProbeAsync(UpstreamTarget target, string model, CancellationToken cancellationToken)
+    {
+        var channel = target.Channel;
+        var upstreamModel = channel.UpstreamModel(model);
+        var body = channel.Wire == WireApi.Responses
+            ? JsonSerializer.Serialize(new { model = upstreamModel, input = "ping", max_output_tokens = 16, store = false })
+            : JsonSerializer.Serialize(new { model = upstreamModel, messages = new[] { new { role = "user", content = "ping" } }, max_tokens = 16 });
+        using var request = new HttpRequestMessage(HttpMethod.Post, channel.Wire == WireApi.Responses ? channel.ResponsesUri : channel.ChatCompletionsUri)
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrHigher,
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", target.Authorization);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(channel.ResponseHeadersTimeout < MaxProbeTime ? channel.ResponseHeadersTimeout : MaxProbeTime);
+        string outcome;
+        try
+        {
+            using var response = await channel.Invoker.SendAsync(request, timeout.Token);
+            var status = (int)response.StatusCode;
+            _ = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+            outcome = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            switch (status)
+            {
+                case >= 200 and < 300:
+                    target.Health.ProbeSucceeded();
+                    break;
+                case 429:
+                    // Alive, only busy: close the breaker and let the cool-down logic handle the rate limit.
+                    target.Health.ProbeSucceeded();
+                    target.Health.CoolDown(TimeSpan.FromSeconds(pool.Options.DefaultCooldownSeconds), "429 on a health probe", Environment.TickCount64);
+                    break;
+                case 401 or 402:
+                    await pool.DisableKeyAsync(target, $"The upstream rejected this key on a health probe ({status}).");
+                    break;
+                default:
+                    target.Health.ProbeFailed($"health probe answered HTTP {status}", Environment.TickCount64);
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            outcome = ex is OperationCanceledException ? "timeout" : "unreachable";
+            target.Health.ProbeFailed($"health probe failed: {outcome}", Environment.TickCount64);
+        }
+
+        LogProbed(logger, channel.Name, target.KeyId, outcome, target.Health.State.ToString());
+    }
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Health probe of channel {Channel} key {KeyId}: {Outcome}; breaker now {State}")]
+    private static partial void LogProbed(ILogger logger, string channel, long keyId, string outcome, string state);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Health probing failed")]
+    private static partial void LogProbeLoopFailed(ILogger logger, Exception exception);
+}
