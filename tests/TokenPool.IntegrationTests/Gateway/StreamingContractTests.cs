@@ -209,7 +209,7 @@ public sealed class StreamingContractTests : IAsyncLifetime
         Assert.Equal("client_closed", record.Outcome);
     }
 
-    private async Task<List<Billing.UsageRecord>> WaitForRecordsAsync(int count)
+    private async Task<List<TokenPool.Billing.UsageRecord>> WaitForRecordsAsync(int count)
     {
         for (var i = 0; i < 100; i++)
         {
