@@ -39,6 +39,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
     private readonly Lock _randomLock = new();
     private long _responseCounter;
     private int _clientAborts;
+    private long _totalRequests;
     private int _active;
     private int _maxActive;
 
@@ -64,6 +65,9 @@ internal sealed class SimulatorHost : IAsyncDisposable
     public IReadOnlyList<SimulatorRequest> Requests => [.. _requests];
 
     public int RequestCount => _requests.Count;
+
+    /// <summary>Every API request received since the start (<see cref="Requests"/> keeps only the latest).</summary>
+    public long TotalRequests => Interlocked.Read(ref _totalRequests);
 
     /// <summary>Requests that TokenPool (the client of this upstream) abandoned before the simulator finished them.</summary>
     public int ClientAborts => Volatile.Read(ref _clientAborts);
@@ -136,6 +140,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context, bool isChat)
     {
+        Interlocked.Increment(ref _totalRequests);
         var active = Interlocked.Increment(ref _active);
         var seen = Volatile.Read(ref _maxActive);
         while (active > seen && Interlocked.CompareExchange(ref _maxActive, active, seen) != seen)
