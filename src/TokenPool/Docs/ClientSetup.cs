@@ -78,8 +78,36 @@ internal sealed record ClientSetup(string ApiBaseUrl, string Key, string Model, 
         Append(query, "apiKey", Key);
         Append(query, "homepage", homepage);
         Append(query, "model", Model);
+
+        // The balance widget: CC Switch's own "General" usage template, which TokenPool answers at /v1/user/balance.
+        Append(query, "usageEnabled", "true");
+        Append(query, "usageScript", Convert.ToBase64String(Encoding.UTF8.GetBytes(CcSwitchUsageScript)));
         return query.ToString();
     }
+
+    /// <summary>
+    /// CC Switch's built-in "General" usage-query template, unchanged: CC Switch fills in the provider's
+    /// base URL and key and shows <c>balance</c> in US dollars.
+    /// </summary>
+    public const string CcSwitchUsageScript = """
+        ({
+          request: {
+            url: "{{baseUrl}}/user/balance",
+            method: "GET",
+            headers: {
+              "Authorization": "Bearer {{apiKey}}",
+              "User-Agent": "cc-switch/1.0"
+            }
+          },
+          extractor: function(response) {
+            return {
+              isValid: response.is_active || true,
+              remaining: response.balance,
+              unit: "USD"
+            };
+          }
+        })
+        """;
 
     /// <summary>A <c>curl</c> command that sends one small request, to check a key by hand.</summary>
     public string CurlTest() =>

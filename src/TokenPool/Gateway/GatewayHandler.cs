@@ -68,6 +68,17 @@ internal sealed partial class GatewayHandler(
 
             await relay.RelayAsync(exchange);
         }
+        catch (BadHttpRequestException ex)
+        {
+            // The client stopped sending the body part-way (it went away, or its Content-Length was wrong): not TokenPool's fault.
+            exchange.Outcome = "client_closed";
+            exchange.ErrorCode = "incomplete_body";
+            if (!exchange.Committed && !context.RequestAborted.IsCancellationRequested)
+            {
+                exchange.Status = ex.StatusCode;
+                await GatewayErrors.InvalidParameter("body", "The request body ended before all of it arrived. Please send the request again.").WriteAsync(context);
+            }
+        }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             LogUnexpected(logger, exchange.RequestId, ex);

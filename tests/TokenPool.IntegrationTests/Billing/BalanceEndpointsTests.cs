@@ -126,3 +126,39 @@ public sealed class BalanceEndpointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 }
+
+/// <summary>The CC Switch one-click import carries a usage query that TokenPool answers.</summary>
+public sealed class CcSwitchImportBalanceTests : IAsyncLifetime
+{
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync();
+
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+
+    [Fact]
+    public async Task CcSwitchImportLink_EnablesAUsageQuery_ThatReadsTheBalance()
+    {
+        var (_, key) = await UserWithKeyAsync(_gateway, 7_500_000);
+        var setup = new Docs.ClientSetup(_gateway.Address.ToString().TrimEnd('/'), key, "gpt-5.5", "gpt-5.4-nano");
+
+        var link = new Uri(setup.CcSwitchLink("codex", "https://tokenpool.dev"));
+        var query = link.Query.TrimStart('?').Split('&').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => Uri.UnescapeDataString(p[1]));
+        Assert.Equal("true", query["usageEnabled"]);
+        var script = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(query["usageScript"]));
+
+        // What CC Switch does with the script: fill in the provider's endpoint and key, send the request, read "balance".
+        script = script.Replace("{{baseUrl}}", query["endpoint"], StringComparison.Ordinal).Replace("{{apiKey}}", query["apiKey"], StringComparison.Ordinal);
+        var url = System.Text.RegularExpressions.Regex.Match(script, "url: \"([^\"]+)\"").Groups[1].Value;
+        var authorization = System.Text.RegularExpressions.Regex.Match(script, "\"Authorization\": \"([^\"]+)\"").Groups[1].Value;
+        using var client = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        using var response = await client.SendAsync(request);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("response.balance", script, StringComparison.Ordinal);
+        Assert.Equal(7.5m, body.GetProperty("balance").GetDecimal());
+    }
+}

@@ -164,6 +164,35 @@ public sealed class QuotaTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MoneyInvariantChecker_ReportsTamperedBalancesAndOpenReservations()
+    {
+        var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
+        using var client = _gateway.ClientWithKey(key);
+        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await _gateway.AssertMoneyInvariantAsync();
+        var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
+        var now = DateTime.UtcNow;
+        await _gateway.Get<QuotaLedger>().ReserveAsync("req_open", identity, 1_000, now, now.AddHours(1), CancellationToken.None);
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(_gateway.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var tamper = connection.CreateCommand();
+            tamper.CommandText = $"UPDATE accounts SET balance_micros = balance_micros + 7 WHERE id = {account.Id}";
+            await tamper.ExecuteNonQueryAsync();
+        }
+
+        var problems = await MoneyInvariant.CheckAsync(_gateway.ConnectionString, 0, expectNoOpenReservations: true, CancellationToken.None);
+
+        Assert.Contains(problems, p => p.StartsWith($"account {account.Id}: balance", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("req_open", StringComparison.Ordinal));
+        Assert.DoesNotContain(problems, p => p.StartsWith("key ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task SettlingTheSameRequestTwice_ChargesOnce()
     {
         var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
