@@ -43,6 +43,12 @@ internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> o
                     return next(context);
                 }
 
+                if (string.IsNullOrEmpty(_hosts.WebHost))
+                {
+                    // No separate website: the API host serves it too.
+                    return next(context);
+                }
+
                 if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
                 {
                     context.Response.Redirect(urls.WebUrl(context) + path + request.QueryString);

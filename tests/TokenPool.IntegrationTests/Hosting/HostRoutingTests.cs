@@ -181,3 +181,25 @@ public sealed class SinglePortRoutingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
     }
 }
+
+/// <summary>API hosts named but no separate web host: the API host serves the website too, with no redirect loop.</summary>
+public sealed class ApiHostsOnlyRoutingTests : IAsyncLifetime
+{
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(o => o.Settings["Hosts:ApiHosts:0"] = "api.example.test");
+
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+
+    [Fact]
+    public async Task ApiHost_ServesTheDocsWhenThereIsNoWebHost()
+    {
+        using var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _gateway.Address };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/docs");
+        request.Headers.Host = "api.example.test";
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}
