@@ -96,6 +96,20 @@ public sealed class HostRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AssetsHost_ServesTheStylesheetAndSendsPagesToTheWebHost()
+    {
+        using var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _gateway.Address };
+
+        using var css = await client.SendAsync(Request(HttpMethod.Get, AssetsHost, "/assets/docs/site.css"));
+        using var page = await client.SendAsync(Request(HttpMethod.Get, AssetsHost, "/docs", accept: "text/html"));
+
+        Assert.Equal(HttpStatusCode.OK, css.StatusCode);
+        Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
+        Assert.Equal($"https://{WebHost}/docs", page.Headers.Location?.ToString());
+    }
+
+    [Fact]
     public async Task ApiHost_ServesTheApi()
     {
         var key = await _gateway.CreateKeyAsync();
