@@ -22,6 +22,10 @@ internal enum HostRole
 /// </summary>
 internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> options, PublicUrls urls)
 {
+    /// <summary>Paths the API serves at the root as well as under <c>/v1</c>.</summary>
+    private static readonly string[] RootApiPaths = ["/responses", "/chat/completions", "/models"];
+
+    /// <summary>How the paths of OpenAI-style API calls end, whatever base_url they were sent to.</summary>
     private static readonly string[] ApiEndings = ["/responses", "/chat/completions", "/completions", "/embeddings", "/models"];
 
     private readonly HostsOptions _hosts = options.Value;
@@ -43,6 +47,12 @@ internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> o
                     return next(context);
                 }
 
+                if (string.IsNullOrEmpty(_hosts.WebHost))
+                {
+                    // No separate website: the API host serves it too.
+                    return next(context);
+                }
+
                 if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
                 {
                     context.Response.Redirect(urls.WebUrl(context) + path + request.QueryString);
@@ -51,8 +61,21 @@ internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> o
 
                 return GatewayErrors.UnknownPath(request.Method, path.Value ?? "/").WriteAsync(context);
 
-            case HostRole.Web:
             case HostRole.Assets:
+                if (LooksLikeApiCall(request))
+                {
+                    return WrongBaseUrl(context);
+                }
+
+                if (!path.StartsWithSegments("/assets") && !string.IsNullOrEmpty(_hosts.WebHost) && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)))
+                {
+                    context.Response.Redirect(urls.WebUrl(context) + path + request.QueryString);
+                    return Task.CompletedTask;
+                }
+
+                return next(context);
+
+            case HostRole.Web:
                 if (LooksLikeApiCall(request))
                 {
                     return WrongBaseUrl(context);
@@ -102,7 +125,7 @@ internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> o
 
     /// <summary>The API's own paths: everything under <c>/v1</c> and the root aliases Codex uses.</summary>
     public static bool IsApiPath(PathString path) =>
-        path.StartsWithSegments("/v1") || ApiEndings.Any(e => path.Equals(e, StringComparison.OrdinalIgnoreCase));
+        path.StartsWithSegments("/v1") || RootApiPaths.Any(e => path.Equals(e, StringComparison.OrdinalIgnoreCase));
 
     private static bool LooksLikeApiCall(HttpRequest request)
     {

@@ -73,7 +73,7 @@ public sealed class DocsSiteTests : IAsyncLifetime
         Assert.Contains(WebUtility.HtmlEncode(setup.CodexConfigToml()), body, StringComparison.Ordinal);
         Assert.Contains(WebUtility.HtmlEncode(setup.CodexAuthJson()), body, StringComparison.Ordinal);
         Assert.Contains("disable_response_storage", body, StringComparison.Ordinal);
-        Assert.Contains("wire_api = &quot;chat&quot; is no longer supported", body, StringComparison.Ordinal);
+        Assert.Contains("<code>wire_api = &quot;chat&quot;</code> is no longer supported", body, StringComparison.Ordinal);
     }
 
     [Fact]

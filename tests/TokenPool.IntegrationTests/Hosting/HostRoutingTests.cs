@@ -96,6 +96,20 @@ public sealed class HostRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AssetsHost_ServesTheStylesheetAndSendsPagesToTheWebHost()
+    {
+        using var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _gateway.Address };
+
+        using var css = await client.SendAsync(Request(HttpMethod.Get, AssetsHost, "/assets/docs/site.css"));
+        using var page = await client.SendAsync(Request(HttpMethod.Get, AssetsHost, "/docs", accept: "text/html"));
+
+        Assert.Equal(HttpStatusCode.OK, css.StatusCode);
+        Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
+        Assert.Equal($"https://{WebHost}/docs", page.Headers.Location?.ToString());
+    }
+
+    [Fact]
     public async Task ApiHost_ServesTheApi()
     {
         var key = await _gateway.CreateKeyAsync();
@@ -179,5 +193,27 @@ public sealed class SinglePortRoutingTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, api.StatusCode);
         Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+    }
+}
+
+/// <summary>API hosts named but no separate web host: the API host serves the website too, with no redirect loop.</summary>
+public sealed class ApiHostsOnlyRoutingTests : IAsyncLifetime
+{
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(o => o.Settings["Hosts:ApiHosts:0"] = "api.example.test");
+
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+
+    [Fact]
+    public async Task ApiHost_ServesTheDocsWhenThereIsNoWebHost()
+    {
+        using var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = _gateway.Address };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/docs");
+        request.Headers.Host = "api.example.test";
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 }
