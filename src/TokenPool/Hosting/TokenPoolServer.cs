@@ -1,5 +1,6 @@
 using TokenPool.Accounts;
 using TokenPool.Billing;
+using TokenPool.WebConsole;
 using TokenPool.Data;
 using TokenPool.Gateway;
 using TokenPool.Keys;
@@ -41,6 +42,7 @@ internal static class TokenPoolServer
             .AddBillingServices()
             .AddUpstreams(configuration)
             .AddGateway(configuration)
+            .AddConsole(configuration)
             .AddHosting(configuration);
         settings.Customize?.Invoke(builder);
 
@@ -48,6 +50,7 @@ internal static class TokenPoolServer
         app.UseTokenPoolErrors();
         app.MapHealth();
         app.MapGateway();
+        app.MapConsole();
         return app;
     }
 
