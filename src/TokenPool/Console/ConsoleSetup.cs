@@ -57,20 +57,28 @@ internal static class ConsoleSetup
 
     public static WebApplication MapConsole(this WebApplication app)
     {
-        app.Use(static (context, next) =>
+        app.Use(static async (context, next) =>
         {
-            if (context.Request.Path.StartsWithSegments("/console"))
+            if (!context.Request.Path.StartsWithSegments("/console"))
             {
-                var headers = context.Response.Headers;
-                headers.XFrameOptions = "DENY";
-                headers.XContentTypeOptions = "nosniff";
-                headers["Referrer-Policy"] = "no-referrer";
-                headers.CacheControl = "no-store";
-                headers.ContentSecurityPolicy =
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                await next(context);
+                return;
             }
 
-            return next(context);
+            var headers = context.Response.Headers;
+            headers.XFrameOptions = "DENY";
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "no-referrer";
+            headers.CacheControl = "no-cache, no-store";
+            headers.Pragma = "no-cache";
+            headers.ContentSecurityPolicy =
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+            await next(context);
+            if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted)
+            {
+                context.Response.ContentType = "text/html; charset=utf-8";
+                await context.Response.WriteAsync(NotFoundPage, context.RequestAborted);
+            }
         });
         app.MapGet("/console", (HttpContext context) =>
             Results.Redirect(context.User.Identity?.IsAuthenticated == true ? "/console/api-keys" : "/console/sign-in"));
@@ -78,6 +86,12 @@ internal static class ConsoleSetup
         app.MapRazorPages();
         return app;
     }
+
+    private const string NotFoundPage =
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        + "<title>Not found · TokenPool console</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head>"
+        + "<body><main><div class=\"card narrow\"><h1>Not found</h1><p>There is nothing here, or it is not yours.</p>"
+        + "<p><a href=\"/console/api-keys\">Back to your API keys</a></p></div></main></body></html>";
 
     private static IResult ServeAsset(string name, HttpContext context)
     {
