@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using TokenPool.Accounts;
+using TokenPool.Data;
 
 namespace TokenPool.WebConsole;
 
@@ -14,7 +16,13 @@ internal sealed record PasswordCheck(Account? Account, string? Error);
 /// Console sessions: the cookie's claims, signing in and out, and the "password entered recently" check
 /// that guards revealing a key. Every password check goes through <see cref="SignInThrottle"/>.
 /// </summary>
-internal sealed class ConsoleSession(AccountService accounts, SignInThrottle throttle, IOptions<ConsoleOptions> options, TimeProvider time)
+internal sealed partial class ConsoleSession(
+    AccountService accounts,
+    SignInThrottle throttle,
+    IDbContextFactory<TokenPoolDb> dbFactory,
+    IOptions<ConsoleOptions> options,
+    TimeProvider time,
+    ILogger<ConsoleSession> logger)
 {
     public const string Scheme = CookieAuthenticationDefaults.AuthenticationScheme;
     public const string AdminPolicy = "console-admin";
@@ -37,6 +45,7 @@ internal sealed class ConsoleSession(AccountService accounts, SignInThrottle thr
         var address = ClientAddress(context);
         if (throttle.RetryAfter(email, address) is { } wait)
         {
+            LogPaused(logger, address, (int)wait.TotalSeconds);
             return new PasswordCheck(null, SignInThrottle.Message(wait));
         }
 
@@ -67,6 +76,20 @@ internal sealed class ConsoleSession(AccountService accounts, SignInThrottle thr
             ],
             Scheme);
         await context.SignInAsync(Scheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = false });
+    }
+
+    /// <summary>Records a sign-in in the account's activity log, with the address it came from.</summary>
+    public async Task RecordSignInAsync(Account account, HttpContext context, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        db.AuditEvents.Add(new AuditEvent
+        {
+            AccountId = account.Id,
+            Kind = AuditKinds.SignedIn,
+            ClientAddress = ClientAddress(context),
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        });
+        await db.SaveChangesAsync(cancellationToken);
     }
 
     public bool PasswordIsRecent(ClaimsPrincipal user)
@@ -131,4 +154,7 @@ internal sealed class ConsoleSession(AccountService accounts, SignInThrottle thr
             context.ShouldRenew = true;
         }
     }
+
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Console password check refused from {ClientAddress}: too many wrong passwords, retry in {RetrySeconds} s")]
+    private static partial void LogPaused(ILogger logger, string? clientAddress, int retrySeconds);
 }

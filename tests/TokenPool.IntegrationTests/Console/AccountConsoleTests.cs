@@ -91,6 +91,7 @@ public sealed class AccountConsoleTests : IAsyncLifetime
         await laptop.ClickAsync("button >> text=Change password");
         await Expect(laptop.GetByTestId("notice")).ToContainTextAsync("password is changed");
         await Expect(laptop.GetByTestId("audit")).ToContainTextAsync("Password changed");
+        await Expect(laptop.GetByTestId("audit")).ToContainTextAsync("Signed in");
 
         await laptop.GotoAsync("/console/api-keys");
         await Expect(laptop).ToHaveURLAsync(new Regex("/console/api-keys$"));

@@ -197,6 +197,30 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
         Assert.NotNull(await _gateway.Get<ApiKeyService>().FindAsync(owner.Id, bobKey.Row.Id, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task KeyPages_FitAPhoneScreen_WithoutSidewaysScrolling()
+    {
+        var page = await _browser.NewPageAsync();
+        await ConsoleBrowser.SignUpAsync(page, "phone-owner@example.com");
+        var (keyId, _) = await ConsoleBrowser.CreateKeyAsync(page, "phone");
+        await page.SetViewportSizeAsync(390, 844);
+        foreach (var (path, name) in new[] { ("/console/api-keys", "phone-api-keys"), ($"/console/api-keys/{keyId}", "phone-api-key"), ("/console/account", "phone-account") })
+        {
+            await page.GotoAsync(path);
+            if (name == "phone-api-key")
+            {
+                await page.GetByTestId("configure").ClickAsync();
+                await ConfirmPasswordIfAskedAsync(page);
+                await Expect(page.GetByTestId("configure-panel")).ToBeVisibleAsync();
+            }
+
+            Assert.True(
+                await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"),
+                $"{path} is wider than a phone screen");
+            await ConsoleBrowser.ScreenshotAsync(page, name);
+        }
+    }
+
     private static Task<HttpResponseMessage> PostAsync(HttpClient client, long keyId, string handler, string token) =>
         client.PostAsync(
             $"console/api-keys/{keyId}?handler={handler}",

@@ -45,6 +45,7 @@ internal sealed class SignInModel(ConsoleSession session, IOptions<AccountOption
         }
 
         await session.SignInAsync(HttpContext, check.Account);
+        await session.RecordSignInAsync(check.Account, HttpContext, cancellationToken);
         return LocalRedirect(SafeReturnUrl(ReturnUrl));
     }
 }

@@ -39,6 +39,7 @@ internal sealed class SignUpModel(AccountService accounts, ConsoleSession sessio
         {
             var account = await accounts.CreateAsync(Email ?? "", Password ?? "", AccountRole.User, null, cancellationToken);
             await session.SignInAsync(HttpContext, account);
+            await session.RecordSignInAsync(account, HttpContext, cancellationToken);
             return LocalRedirect("/console/api-keys?welcome=1");
         }
         catch (AccountActionException error)
