@@ -198,6 +198,36 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KeySettings_AllowAnotherModel_TheNextRequestMayUseIt()
+    {
+        var page = await _browser.NewPageAsync();
+        await ConsoleBrowser.SignUpAsync(page, "settings-owner@example.com");
+        var (keyId, key) = await ConsoleBrowser.CreateKeyAsync(page, "ci", "gpt-5.5");
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusWithKeyAsync(key, "gpt-5.4-mini"));
+
+        await page.GotoAsync($"/console/api-keys/{keyId}");
+        await page.SelectOptionAsync("#model", "gpt-5.4-mini");
+        await page.GetByTestId("test").ClickAsync();
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync("HTTP 403");
+        await Expect(page.Locator("#model")).ToHaveValueAsync("gpt-5.4-mini");
+
+        await page.ClickAsync("[data-testid=settings] summary");
+        await page.FillAsync("#settings-name", "ci-runner");
+        await page.CheckAsync("[data-testid=settings] input[name=models][value='gpt-5.4-mini']");
+        await page.FillAsync("#settings-limit", "2.50");
+        await page.GetByTestId("save-settings").ClickAsync();
+        await Expect(page.GetByTestId("notice")).ToContainTextAsync("Saved");
+        await Expect(page.Locator("h1")).ToContainTextAsync("ci-runner");
+        await Expect(page.Locator("main")).ToContainTextAsync("of $2.50 used");
+        await ConsoleBrowser.ScreenshotAsync(page, "api-key-settings");
+
+        Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(key, "gpt-5.4-mini"));
+        await page.GetByTestId("test").ClickAsync();
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync("Success");
+        await Expect(page.GetByTestId("key-audit")).ToContainTextAsync("Key settings changed");
+    }
+
+    [Fact]
     public async Task KeyPages_FitAPhoneScreen_WithoutSidewaysScrolling()
     {
         var page = await _browser.NewPageAsync();
@@ -235,10 +265,10 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
         }
     }
 
-    private async Task<HttpStatusCode> StatusWithKeyAsync(string key)
+    private async Task<HttpStatusCode> StatusWithKeyAsync(string key, string model = "gpt-5.5")
     {
         using var client = _gateway.ClientWithKey(key);
-        using var response = await client.PostAsync("v1/responses", new StringContent("""{"model":"gpt-5.5","input":"hi"}""", Encoding.UTF8, "application/json"));
+        using var response = await client.PostAsync("v1/responses", new StringContent($$"""{"model":"{{model}}","input":"hi"}""", Encoding.UTF8, "application/json"));
         return response.StatusCode;
     }
 }

@@ -33,6 +33,11 @@ internal sealed class ApiKeyModel(
 
     public TestOutcome? Test { get; private set; }
 
+    /// <summary>The model last tested, kept selected in the form.</summary>
+    public string? SelectedModel { get; private set; }
+
+    public IReadOnlyList<string> AllowedModelList => KeyModels ?? [];
+
     public ClientSetup? Setup { get; private set; }
 
     public string? CodexLink { get; private set; }
@@ -103,7 +108,37 @@ internal sealed class ApiKeyModel(
         }
 
         var chosen = string.IsNullOrWhiteSpace(model) ? DefaultModel : model.Trim();
+        SelectedModel = chosen;
         Test = await tester.TestAsync(Key.Id, secrets.UnprotectApiKey(Key.ProtectedKey), chosen, cancellationToken);
+        return await ReloadAsync(id, cancellationToken);
+    }
+
+    public async Task<IActionResult> OnPostSettingsAsync(long id, string? name, string? expires, decimal? spendLimitUsd, string[]? models, CancellationToken cancellationToken)
+    {
+        if (!await LoadAsync(id, cancellationToken))
+        {
+            return NotFound();
+        }
+
+        try
+        {
+            var expiresAt = expires switch
+            {
+                null or "" or "keep" => Key.ExpiresAt,
+                "never" => null,
+                _ when int.TryParse(expires, System.Globalization.CultureInfo.InvariantCulture, out var days) && days is > 0 and <= 3650 => Now.AddDays(days),
+                _ => throw new KeyActionException("Choose an expiry between 1 day and 10 years, or never."),
+            };
+            var settings = ApiKeysModel.Settings(name, expiresAt, spendLimitUsd, models, catalog);
+            Notice = await keys.UpdateAsync(AccountId, id, settings, ClientAddress, cancellationToken)
+                ? "Saved. The next request with this key uses the new settings."
+                : null;
+        }
+        catch (KeyActionException error)
+        {
+            Error = error.Message;
+        }
+
         return await ReloadAsync(id, cancellationToken);
     }
 

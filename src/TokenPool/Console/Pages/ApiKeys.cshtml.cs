@@ -40,29 +40,13 @@ internal sealed class ApiKeysModel(ApiKeyService keys, PriceCatalog catalog, Tim
     {
         try
         {
-            if (spendLimitUsd is <= 0)
-            {
-                throw new KeyActionException("A spend limit must be more than zero, or left empty for no limit.");
-            }
-
             if (expiresInDays is <= 0 or > 3650)
             {
                 throw new KeyActionException("Choose an expiry between 1 day and 10 years, or never.");
             }
 
-            var known = catalog.All;
-            var chosen = (models ?? []).Where(m => !string.IsNullOrWhiteSpace(m)).ToList();
-            if (chosen.FirstOrDefault(m => !known.ContainsKey(m)) is { } unknown)
-            {
-                throw new KeyActionException($"There is no model named \"{unknown}\".");
-            }
-
-            var settings = new NewKeySettings(
-                name ?? "",
-                expiresInDays is { } days ? time.GetUtcNow().UtcDateTime.AddDays(days) : null,
-                chosen.Count > 0 ? chosen : null,
-                spendLimitUsd is { } usd ? Money.FromDollars(usd) : null);
-            Created = await keys.CreateAsync(AccountId, settings, ClientAddress, cancellationToken);
+            var expiresAt = expiresInDays is { } days ? time.GetUtcNow().UtcDateTime.AddDays(days) : (DateTime?)null;
+            Created = await keys.CreateAsync(AccountId, Settings(name, expiresAt, spendLimitUsd, models, catalog), ClientAddress, cancellationToken);
         }
         catch (KeyActionException error)
         {
@@ -71,5 +55,22 @@ internal sealed class ApiKeysModel(ApiKeyService keys, PriceCatalog catalog, Tim
 
         Keys = await keys.ListAsync(AccountId, cancellationToken);
         return Page();
+    }
+
+    /// <summary>Checks what the create and settings forms posted and turns it into key settings.</summary>
+    public static NewKeySettings Settings(string? name, DateTime? expiresAt, decimal? spendLimitUsd, string[]? models, PriceCatalog catalog)
+    {
+        if (spendLimitUsd is <= 0)
+        {
+            throw new KeyActionException("A spend limit must be more than zero, or left empty for no limit.");
+        }
+
+        var chosen = (models ?? []).Where(m => !string.IsNullOrWhiteSpace(m)).ToList();
+        if (chosen.FirstOrDefault(m => !catalog.All.ContainsKey(m)) is { } unknown)
+        {
+            throw new KeyActionException($"There is no model named \"{unknown}\".");
+        }
+
+        return new NewKeySettings(name ?? "", expiresAt, chosen.Count > 0 ? chosen : null, spendLimitUsd is { } usd ? Money.FromDollars(usd) : null);
     }
 }
