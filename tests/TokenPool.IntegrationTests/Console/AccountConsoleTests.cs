@@ -117,6 +117,21 @@ public sealed class AccountConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SignIn_NeverFollowsAReturnUrlOffTheConsole()
+    {
+        await _gateway.CreateUserAsync(email: "leo@example.com");
+        var page = await _browser.NewPageAsync();
+        await page.GotoAsync("/console/sign-in?returnUrl=" + Uri.EscapeDataString("https://evil.example.com/phish"));
+        await page.FillAsync("#email", "leo@example.com");
+        await page.FillAsync("#password", ConsoleBrowser.Password);
+        await page.ClickAsync("main button[type=submit]");
+        await Expect(page).ToHaveURLAsync(new Regex("^" + Regex.Escape(_gateway.Address.ToString()) + "console/api-keys$"));
+
+        await page.GotoAsync("/console/account");
+        await Expect(page).ToHaveURLAsync(new Regex("/console/account$"));
+    }
+
+    [Fact]
     public async Task SignUp_WithMismatchedOrShortPassword_SaysWhatToFix()
     {
         var page = await _browser.NewPageAsync();
@@ -145,6 +160,20 @@ public sealed class AccountConsoleTests : IAsyncLifetime
         Assert.Equal(Microsoft.Playwright.SameSiteAttribute.Lax, session.SameSite);
         Assert.Equal("/console", session.Path);
         Assert.Equal(string.Empty, await page.EvaluateAsync<string>("() => document.cookie"));
+    }
+
+    [Fact]
+    public async Task ConsolePages_CarryProtectiveHeaders_AndScopedHttpOnlyCookies()
+    {
+        using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = _gateway.Address };
+        using var response = await client.GetAsync("console/sign-in");
+        var antiforgery = Assert.Single(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith("tokenpool_antiforgery=", StringComparison.Ordinal));
+        Assert.Contains("httponly", antiforgery, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("path=/console", antiforgery, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.True(response.Headers.CacheControl?.NoStore);
     }
 
     [Fact]
