@@ -9,8 +9,8 @@ using TokenPool.Data;
 
 namespace TokenPool.WebConsole;
 
-/// <summary>The outcome of a password check: the account when it matched, else the message to show.</summary>
-internal sealed record PasswordCheck(Account? Account, string? Error);
+/// <summary>The outcome of a password check: the account when it matched, else the message to show and whether checks are paused.</summary>
+internal sealed record PasswordCheck(Account? Account, string? Error, bool Paused = false);
 
 /// <summary>
 /// Console sessions: the cookie's claims, signing in and out, and the "password entered recently" check
@@ -46,16 +46,16 @@ internal sealed partial class ConsoleSession(
         if (throttle.RetryAfter(email, address) is { } wait)
         {
             LogPaused(logger, address, (int)wait.TotalSeconds);
-            return new PasswordCheck(null, SignInThrottle.Message(wait));
+            return new PasswordCheck(null, SignInThrottle.Message(wait), Paused: true);
         }
 
         var account = await accounts.FindByEmailAsync(email, cancellationToken);
         if (account is null || !await accounts.CheckPasswordAsync(account, password, cancellationToken))
         {
             throttle.RecordFailure(email, address);
-            return new PasswordCheck(null, throttle.RetryAfter(email, address) is { } after
-                ? SignInThrottle.Message(after)
-                : "That email and password do not match. Check both and try again.");
+            return throttle.RetryAfter(email, address) is { } after
+                ? new PasswordCheck(null, SignInThrottle.Message(after), Paused: true)
+                : new PasswordCheck(null, "That email and password do not match. Check both and try again.");
         }
 
         throttle.RecordSuccess(email);
@@ -107,7 +107,7 @@ internal sealed partial class ConsoleSession(
     /// Confirms the signed-in person's password again (for reveal), renewing the "recent" mark on success.
     /// Returns null on success, else the message to show.
     /// </summary>
-    public async Task<string?> ConfirmAsync(HttpContext context, string? password, CancellationToken cancellationToken)
+    public async Task<string?> ConfirmAsync(HttpContext context, string? password, string wrongPasswordMessage, CancellationToken cancellationToken)
     {
         var account = Current(context);
         if (string.IsNullOrEmpty(password))
@@ -118,9 +118,7 @@ internal sealed partial class ConsoleSession(
         var check = await CheckAsync(account.Email, password, context, cancellationToken);
         if (check.Account is null)
         {
-            return check.Error == "That email and password do not match. Check both and try again."
-                ? "That password is not right. Try again."
-                : check.Error;
+            return check.Paused || check.Error is null ? check.Error : wrongPasswordMessage;
         }
 
         await SignInAsync(context, check.Account);

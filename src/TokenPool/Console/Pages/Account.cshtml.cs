@@ -33,9 +33,9 @@ internal sealed class AccountModel(AccountService accounts, ApiKeyService keys, 
         {
             Error = "The two new passwords are not the same. Type them again.";
         }
-        else if (await session.ConfirmAsync(HttpContext, current, cancellationToken) is { } error)
+        else if (await session.ConfirmAsync(HttpContext, current, "Your current password is not right. Try again.", cancellationToken) is { } error)
         {
-            Error = error == "That password is not right. Try again." ? "Your current password is not right. Try again." : error;
+            Error = error;
         }
         else
         {

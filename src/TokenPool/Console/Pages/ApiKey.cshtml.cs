@@ -183,7 +183,7 @@ internal sealed class ApiKeyModel(
             return false;
         }
 
-        PasswordError = await session.ConfirmAsync(HttpContext, password, cancellationToken);
+        PasswordError = await session.ConfirmAsync(HttpContext, password, "That password is not right. Try again.", cancellationToken);
         if (PasswordError is null)
         {
             PasswordFor = null;

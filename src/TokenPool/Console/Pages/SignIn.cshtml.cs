@@ -40,7 +40,7 @@ internal sealed class SignInModel(ConsoleSession session, IOptions<AccountOption
         if (check.Account is null)
         {
             Error = check.Error;
-            Response.StatusCode = check.Error?.StartsWith("Too many", StringComparison.Ordinal) == true ? 429 : 200;
+            Response.StatusCode = check.Paused ? StatusCodes.Status429TooManyRequests : StatusCodes.Status200OK;
             return Page();
         }
 
