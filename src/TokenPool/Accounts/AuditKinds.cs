@@ -6,6 +6,7 @@ internal static class AuditKinds
     public const string KeyRevealed = "key.revealed";
     public const string KeyDeleted = "key.deleted";
     public const string KeyRotated = "key.rotated";
+    public const string KeyUpdated = "key.updated";
     public const string SignedIn = "account.signed_in";
     public const string PasswordChanged = "account.password_changed";
     public const string CreditChanged = "account.credit_changed";

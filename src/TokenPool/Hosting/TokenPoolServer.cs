@@ -5,6 +5,7 @@ using TokenPool.Docs;
 using TokenPool.Gateway;
 using TokenPool.Keys;
 using TokenPool.Upstreams;
+using TokenPool.WebConsole;
 
 namespace TokenPool.Hosting;
 
@@ -42,6 +43,7 @@ internal static class TokenPoolServer
             .AddBillingServices()
             .AddUpstreams(configuration)
             .AddGateway(configuration)
+            .AddConsole(configuration)
             .AddHosting(configuration)
             .AddDocs();
         settings.Customize?.Invoke(builder);
@@ -51,6 +53,7 @@ internal static class TokenPoolServer
         app.UseMiddleware<HostRouting>();
         app.MapHealth();
         app.MapGateway();
+        app.MapConsole();
         app.MapDocs();
         return app;
     }

@@ -93,6 +93,37 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         return true;
     }
 
+    /// <summary>
+    /// Changes a key's name, expiry, model allow-list and spend limit (the key itself stays the same); the next
+    /// request with it sees the new settings on every instance. False when the owner has no such key.
+    /// </summary>
+    public async Task<bool> UpdateAsync(long accountId, long keyId, NewKeySettings settings, string? clientAddress, CancellationToken cancellationToken)
+    {
+        var name = ValidateName(settings.Name);
+        var models = settings.AllowedModels is { Count: > 0 } list
+            ? string.Join(',', list.Select(m => m.Trim()).Where(m => m.Length > 0).Distinct(StringComparer.Ordinal))
+            : null;
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var updated = await db.ApiKeys
+            .Where(k => k.Id == keyId && k.AccountId == accountId && k.DeletedAt == null)
+            .ExecuteUpdateAsync(
+                s => s.SetProperty(k => k.Name, name)
+                    .SetProperty(k => k.ExpiresAt, settings.ExpiresAt)
+                    .SetProperty(k => k.AllowedModels, string.IsNullOrEmpty(models) ? null : models)
+                    .SetProperty(k => k.SpendLimitMicros, settings.SpendLimitMicros),
+                cancellationToken);
+        if (updated == 0)
+        {
+            return false;
+        }
+
+        db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyUpdated, keyId, clientAddress, $"name: {name}"));
+        ChangeFeed.Record(db, ChangeKinds.Key, keyId);
+        await db.SaveChangesAsync(cancellationToken);
+        changes.Poke();
+        return true;
+    }
+
     /// <summary>Deletes the key and creates a new one with the same name and settings, in one step.</summary>
     public async Task<CreatedKey?> RotateAsync(long accountId, long keyId, string? clientAddress, CancellationToken cancellationToken)
     {

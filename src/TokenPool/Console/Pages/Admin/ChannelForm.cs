@@ -1,0 +1,41 @@
+using TokenPool.Upstreams;
+
+namespace TokenPool.WebConsole.Pages.Admin;
+
+/// <summary>The channel fields an admin edits, as posted by the form.</summary>
+internal sealed class ChannelForm
+{
+    public string? Name { get; set; }
+
+    public string? BaseUrl { get; set; }
+
+    public WireApi Wire { get; set; }
+
+    public string? Models { get; set; }
+
+    public string? Aliases { get; set; }
+
+    public int Priority { get; set; }
+
+    public int Weight { get; set; } = 1;
+
+    public static ChannelForm From(Channel channel) => new()
+    {
+        Name = channel.Name,
+        BaseUrl = channel.BaseUrl,
+        Wire = channel.Wire,
+        Models = channel.Models.Replace(",", ", ", StringComparison.Ordinal),
+        Aliases = channel.ModelAliases,
+        Priority = channel.Priority,
+        Weight = channel.Weight,
+    };
+
+    public ChannelSettings ToSettings() => new(
+        Name ?? "",
+        BaseUrl ?? "",
+        (Models ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        Wire,
+        Priority,
+        Weight,
+        Aliases);
+}

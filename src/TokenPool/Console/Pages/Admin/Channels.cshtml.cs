@@ -1,0 +1,65 @@
+using Microsoft.AspNetCore.Mvc;
+using TokenPool.Upstreams;
+
+namespace TokenPool.WebConsole.Pages.Admin;
+
+/// <summary>Admin: the upstream channels; add, disable, delete and test them.</summary>
+internal sealed class ChannelsModel(ChannelService channels, ChannelTester tester, UpstreamPool pool) : ConsolePageModel
+{
+    public List<Channel> Channels { get; private set; } = [];
+
+    public ChannelForm Form { get; private set; } = new();
+
+    public TestOutcome? Test { get; private set; }
+
+    public bool UsesSimulator => pool.Snapshot.UsesSimulator;
+
+    public async Task OnGetAsync(CancellationToken cancellationToken) => Channels = await channels.ListAsync(cancellationToken);
+
+    public async Task<IActionResult> OnPostAddAsync(ChannelForm form, string? upstreamKey, CancellationToken cancellationToken)
+    {
+        Form = form;
+        return await ActAsync(async () =>
+        {
+            var channel = await channels.AddAsync(form.ToSettings(), upstreamKey ?? "", cancellationToken);
+            Form = new ChannelForm();
+            return $"Channel \"{channel.Name}\" added.";
+        }, cancellationToken);
+    }
+
+    public async Task<IActionResult> OnPostEnableAsync(long channelId, bool enabled, CancellationToken cancellationToken) =>
+        await ActAsync(async () =>
+        {
+            await channels.SetEnabledAsync(channelId, enabled, cancellationToken);
+            return enabled ? "Channel enabled." : "Channel disabled: no new request goes to it.";
+        }, cancellationToken);
+
+    public async Task<IActionResult> OnPostDeleteAsync(long channelId, CancellationToken cancellationToken) =>
+        await ActAsync(async () =>
+        {
+            await channels.RemoveAsync(channelId, cancellationToken);
+            return "Channel deleted.";
+        }, cancellationToken);
+
+    public async Task<IActionResult> OnPostTestAsync(long channelId, CancellationToken cancellationToken) =>
+        await ActAsync(async () =>
+        {
+            Test = await tester.TestAsync(channelId, cancellationToken);
+            return null;
+        }, cancellationToken);
+
+    private async Task<IActionResult> ActAsync(Func<Task<string?>> action, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Notice = await action();
+        }
+        catch (ChannelActionException error)
+        {
+            Error = error.Message;
+        }
+
+        Channels = await channels.ListAsync(cancellationToken);
+        return Page();
+    }
+}

@@ -1,0 +1,8 @@
+namespace TokenPool.WebConsole.Pages;
+
+internal sealed class ForbiddenModel : ConsolePageModel
+{
+    public void OnGet()
+    {
+    }
+}
