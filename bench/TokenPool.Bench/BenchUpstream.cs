@@ -7,7 +7,8 @@ namespace TokenPool.Bench;
 /// <summary>
 /// A tiny Kestrel upstream for what nginx cannot do: <c>x-bench-mode: paced</c> sends 64 events 20 ms apart
 /// (on absolute deadlines, so its own jitter does not accumulate); <c>slow</c> sends the first event, then a
-/// delta a second until <c>POST /release</c>; no header sends the fixed stream (used when nginx is absent).
+/// delta a second until <c>POST /release</c>; anything else (no header, or <c>warm</c>) sends the fixed stream
+/// (the fixed upstream when nginx is absent, and the warm-up before each paced stream).
 /// </summary>
 internal static class BenchUpstream
 {

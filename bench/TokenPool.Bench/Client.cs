@@ -34,12 +34,12 @@ internal sealed class Client : IDisposable
     public Target Target => _target;
 
     /// <summary>One streamed request read to its end. Returns the elapsed milliseconds, or NaN when it failed.</summary>
-    public async Task<double> TimeOneAsync(byte[] body, byte[] buffer, CancellationToken cancellationToken)
+    public async Task<double> TimeOneAsync(byte[] body, byte[] buffer, CancellationToken cancellationToken, string? mode = null)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
-            using var request = NewRequest(body, null);
+            using var request = NewRequest(body, mode);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
             var length = 0;

@@ -23,7 +23,7 @@ internal static class Harness
 /// <summary>What one run does; <c>--quick</c> trades spread for time.</summary>
 internal sealed record BenchOptions(
     string Root, string TokenPoolDll, string? Results, string Command, int Rounds, int LatencyRequests, double CpuRoundSeconds,
-    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency)
+    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency, int ProfileSeconds)
 {
     public static BenchOptions From(Args args)
     {
@@ -37,12 +37,13 @@ internal sealed record BenchOptions(
             Rounds: args.Int("rounds", quick ? 3 : 7),
             LatencyRequests: args.Int("latency-requests", quick ? 200 : 500),
             CpuRoundSeconds: args.Int("cpu-seconds", quick ? 2 : 3),
-            PacedStreams: args.Int("paced-streams", 1),
+            PacedStreams: args.Int("paced-streams", 2),
             OpenStreams: args.Int("streams", 1000),
             P99BoundMs: args.Double("p99-bound-ms", 10),
             Levels: quick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64],
             LevelSeconds: quick ? 1 : 2,
-            Concurrency: args.Int("concurrency", 16));
+            Concurrency: args.Int("concurrency", 16),
+            ProfileSeconds: args.Int("profile", 0));
     }
 }
 
@@ -75,6 +76,11 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         _wrk = Wrk.Find() ?? throw new InvalidOperationException("wrk is not installed (bench/run installs it with apt-get)");
         await StartAsync();
         await WarmUpAsync();
+        if (options.ProfileSeconds > 0)
+        {
+            await ProfileAsync();
+            return 0;
+        }
 
         Line("");
         await CpuAsync();
@@ -243,6 +249,33 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
             using var paced = new Client(target == _direct ? _pacedDirect : target);
             await paced.EventTimesAsync(_pacedBody, "paced", null, CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// <c>--profile N</c>: instead of measuring, samples TokenPool with dotnet-trace for N seconds under the CPU
+    /// measurement's load and leaves the trace (nettrace and speedscope) in bench/.work.
+    /// </summary>
+    private async Task ProfileAsync()
+    {
+        var tool = new[] { Environment.GetEnvironmentVariable("DOTNET_TRACE"), "/tmp/dtools/dotnet-trace",
+            Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet/tools/dotnet-trace") }
+            .FirstOrDefault(p => p is not null && File.Exists(p))
+            ?? throw new InvalidOperationException("dotnet-trace not found: dotnet tool install --tool-path /tmp/dtools dotnet-trace");
+        var work = Path.Combine(options.Root, "bench/.work");
+        Directory.CreateDirectory(work);
+        var output = Path.Combine(work, "tokenpool.nettrace");
+        var load = Wrk.RunAsync(_wrk, Script(_tokenPool, paced: false), _tokenPool.Url + "/v1/responses", options.Concurrency, options.ProfileSeconds + 4);
+        await Task.Delay(1000);
+        var start = new ProcessStartInfo(tool, ["collect", "-p", _tokenPool.Process!.Pid.ToString(CultureInfo.InvariantCulture),
+            "--profile", "dotnet-sampled-thread-time", "--duration", string.Create(CultureInfo.InvariantCulture, $"00:00:00:{options.ProfileSeconds:00}"),
+            "--format", "Speedscope", "-o", output]) { UseShellExecute = false };
+        using (var trace = Process.Start(start)!)
+        {
+            await trace.WaitForExitAsync();
+        }
+
+        var result = await load;
+        Line($"Profiled {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); trace in {work}");
     }
 
     private string Script(Target target, bool paced) =>

@@ -161,7 +161,7 @@ internal sealed partial class BenchRun
     private async Task PacedAsync()
     {
         var targets = _gateways.Prepend(_pacedDirect).ToList();
-        Report($"#### 3. Paced stream: {BenchUpstream.PacedEvents} events {BenchUpstream.PacedIntervalMs} ms apart ({options.PacedStreams} stream per target per round, {options.Rounds} rounds; median [IQR], ms)");
+        Report($"#### 3. Paced stream: {BenchUpstream.PacedEvents} events {BenchUpstream.PacedIntervalMs} ms apart ({options.PacedStreams} streams per target per round, {options.Rounds} rounds, each stream right after 20 quick requests on the same path so no process starts it asleep; median [IQR] over streams, ms)");
         Report("");
         var clients = targets.ToDictionary(t => t, t => new Client(t));
         var ttfb = targets.ToDictionary(t => t, _ => new List<double>());
@@ -169,6 +169,7 @@ internal sealed partial class BenchRun
         var maxGap = targets.ToDictionary(t => t, _ => new List<double>());
         var coalesced = targets.ToDictionary(t => t, _ => 0);
         var failures = 0;
+        var warmBuffer = new byte[64 * 1024];
         try
         {
             for (var round = 0; round < options.Rounds; round++)
@@ -177,6 +178,11 @@ internal sealed partial class BenchRun
                 {
                     for (var s = 0; s < options.PacedStreams; s++)
                     {
+                        for (var w = 0; w < 20; w++)
+                        {
+                            await clients[target].TimeOneAsync(_pacedBody, warmBuffer, CancellationToken.None, "warm");
+                        }
+
                         var times = await clients[target].EventTimesAsync(_pacedBody, "paced", null, CancellationToken.None);
                         if (times.Count != BenchUpstream.PacedEvents)
                         {
@@ -238,7 +244,8 @@ internal sealed partial class BenchRun
         foreach (var gateway in _gateways)
         {
             var process = gateway.Process!;
-            await Task.Delay(1000);
+            await LightTrafficAsync(gateway, 2);
+            await Task.Delay(3000);
             var idle = process.RssKb();
             using var client = new Client(gateway);
             var opened = 0;
@@ -313,7 +320,7 @@ internal sealed partial class BenchRun
         }
 
         Report("");
-        Report("Each slow stream gets its first event at once, then a delta a second until the upstream is told to end them all. \"After\": light traffic (wrk, 4 connections, 2 s) then a pause, so that the collector runs.");
+        Report("Each slow stream gets its first event at once, then a delta a second until the upstream is told to end them all. \"Idle\" and \"after\" are read the same way: light traffic (wrk, 4 connections, 2 s), then a pause, so that the collector has run.");
         Report("");
     }
 
@@ -336,9 +343,11 @@ internal sealed partial class BenchRun
                 var clock = Stopwatch.StartNew();
                 var result = await Wrk.RunAsync(_wrk, Script(target, paced: false), target.Url + "/v1/responses", level, options.LevelSeconds);
                 var upstreamUse = (_fixedUpstream.CpuSeconds() - upstream) / clock.Elapsed.TotalSeconds;
-                wrkMax = Math.Max(wrkMax, result.CpuSeconds / clock.Elapsed.TotalSeconds);
+                var wrkUse = result.CpuSeconds / clock.Elapsed.TotalSeconds;
+                wrkMax = Math.Max(wrkMax, wrkUse);
                 failures += result.Failures;
-                cells[target] = $"{F(result.RequestsPerSecond, "0")} / {F(result.P99Ms, "0.0")}";
+                var bound = upstreamUse > UpstreamSaturation * UpstreamCores() ? " (u)" : wrkUse > LoadGeneratorSaturation ? " (g)" : "";
+                cells[target] = $"{F(result.RequestsPerSecond, "0")} / {F(result.P99Ms, "0.0")}{bound}";
                 if (result.P99Ms <= options.P99BoundMs && result.RequestsPerSecond > best[target].Rate)
                 {
                     best[target] = (result.RequestsPerSecond, level, result.P99Ms, upstreamUse > UpstreamSaturation * UpstreamCores());
@@ -358,11 +367,16 @@ internal sealed partial class BenchRun
         Report("");
         Report("Best within the bound: " + string.Join("; ", targets.Select(t =>
             $"{t.Name} {F(best[t].Rate, "0")} req/s at concurrency {best[t].Concurrency}{(best[t].UpstreamBound ? " (upstream-bound)" : "")}")));
-        Report($"TokenPool / plain YARP: {F(best[_tokenPool].Rate / Math.Max(1, best[_yarp].Rate))}×. Load generator at most {F(wrkMax)} of a core; failed requests: {failures}.");
+        Report($"TokenPool / plain YARP: {F(best[_tokenPool].Rate / Math.Max(1, best[_yarp].Rate))}×. (u): the upstream was near saturation; (g): wrk was (at most {F(wrkMax)} of a core). Only the direct column may be bound by either; failed requests: {failures}.");
         Report("");
         if (failures > 0)
         {
             Refuse($"throughput: {failures} requests failed");
+        }
+
+        if (_gateways.Any(g => best[g].UpstreamBound))
+        {
+            Refuse("throughput: a gateway's best figure was bound by the upstream");
         }
     }
 

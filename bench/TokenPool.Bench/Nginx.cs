@@ -36,6 +36,7 @@ internal static class Nginx
             default fixed_upstream;
             paced paced_upstream;
             slow paced_upstream;
+            warm paced_upstream;
           }
           server {
             listen 127.0.0.1:{{port}} backlog=4096;

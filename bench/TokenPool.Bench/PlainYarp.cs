@@ -6,7 +6,7 @@ namespace TokenPool.Bench;
 
 /// <summary>
 /// The reference: a plain reverse proxy on the same runtime. IHttpForwarder, one shared invoker, no auth,
-/// no metering, no logging. <c>x-bench-mode: paced|slow</c> goes to the paced upstream, the rest to the fixed one.
+/// no metering, no logging. <c>x-bench-mode: paced|slow|warm</c> goes to the paced upstream, the rest to the fixed one.
 /// </summary>
 internal static class PlainYarp
 {
@@ -36,7 +36,7 @@ internal static class PlainYarp
         app.Map("/{**path}", async context =>
         {
             var mode = context.Request.Headers[Canned.ModeHeader].ToString();
-            var destination = mode is "paced" or "slow" ? pacedUpstream : fixedUpstream;
+            var destination = mode is "paced" or "slow" or "warm" ? pacedUpstream : fixedUpstream;
             var error = await forwarder.SendAsync(context, destination, invoker, config, HttpTransformer.Empty);
             if (error != ForwarderError.None)
             {
