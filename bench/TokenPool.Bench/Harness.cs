@@ -23,7 +23,7 @@ internal static class Harness
 /// <summary>What one run does; <c>--quick</c> trades spread for time.</summary>
 internal sealed record BenchOptions(
     string Root, string TokenPoolDll, string? Results, string Command, int Rounds, int LatencyRequests, double CpuRoundSeconds,
-    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency, int ProfileSeconds)
+    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency, int ProfileSeconds, string Profiler, string[]? Only)
 {
     public static BenchOptions From(Args args)
     {
@@ -43,7 +43,9 @@ internal sealed record BenchOptions(
             Levels: quick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64],
             LevelSeconds: quick ? 1 : 2,
             Concurrency: args.Int("concurrency", 16),
-            ProfileSeconds: args.Int("profile", 0));
+            ProfileSeconds: args.Int("profile", 0),
+            Profiler: args.Get("profiler") ?? "perf",
+            Only: args.Get("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 }
 
@@ -83,11 +85,31 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         }
 
         Line("");
-        await CpuAsync();
-        await LatencyAsync();
-        await PacedAsync();
-        await MemoryAsync();
-        await ThroughputAsync();
+        var only = options.Only;
+        if (only is null || only.Contains("cpu"))
+        {
+            await CpuAsync();
+        }
+
+        if (only is null || only.Contains("latency"))
+        {
+            await LatencyAsync();
+        }
+
+        if (only is null || only.Contains("paced"))
+        {
+            await PacedAsync();
+        }
+
+        if (only is null || only.Contains("memory"))
+        {
+            await MemoryAsync();
+        }
+
+        if (only is null || only.Contains("throughput"))
+        {
+            await ThroughputAsync();
+        }
 
         var loadAfter = File.ReadAllText("/proc/loadavg").Trim();
         var header = new StringBuilder();
@@ -196,6 +218,12 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
             "--api-key", "sk-bench-upstream-paced-0000", "--models", Canned.PacedModel, "--wire", "responses");
         await CliAsync(environment, "user", "add", "--email", "bench@example.com", "--password", "bench password 1234", "--credit", "1000000");
         var key = (await CliAsync(environment, "key", "create", "--email", "bench@example.com", "--name", "bench")).Trim();
+        if (options.ProfileSeconds > 0 && options.Profiler == "perf")
+        {
+            environment["DOTNET_PerfMapEnabled"] = "1";
+            environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+
         var port = Service.FreePort();
         var service = Track(Service.Start("TokenPool", "dotnet", [options.TokenPoolDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", data],
             $"http://127.0.0.1:{port}", Log("tokenpool"), environment));
@@ -229,14 +257,32 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         return await output;
     }
 
+    /// <summary>
+    /// Runs load through every target until the gateway's CPU per request settles: the JIT's tiering keeps
+    /// compiling for 10 to 20 seconds under load on a busy machine, and that must not count as the gateway's cost.
+    /// </summary>
     private async Task WarmUpAsync()
     {
         foreach (var target in _gateways.Prepend(_direct))
         {
-            var result = await Wrk.RunAsync(_wrk, Script(target, paced: false), target.Url + "/v1/responses", options.Concurrency, 2);
-            if (result.Failures > 0 || result.Good == 0)
+            var clock = Stopwatch.StartNew();
+            double previous = double.NaN;
+            for (var step = 0; step < 12; step++)
             {
-                throw new InvalidOperationException($"warm-up through {target.Name} failed: {result.Failures} of {result.Requests} requests failed; see logs in {_dir}");
+                var cpu = target.Process?.CpuSeconds() ?? 0;
+                var result = await Wrk.RunAsync(_wrk, Script(target, paced: false), target.Url + "/v1/responses", options.Concurrency, 3);
+                if (result.Failures > 0 || result.Good == 0)
+                {
+                    throw new InvalidOperationException($"warm-up through {target.Name} failed: {result.Failures} of {result.Requests} requests failed; see logs in {_dir}");
+                }
+
+                var perRequest = ((target.Process?.CpuSeconds() ?? 0) - cpu) / result.Good;
+                if (target.Process is null || (step >= 2 && Math.Abs(perRequest - previous) <= 0.1 * previous))
+                {
+                    break;
+                }
+
+                previous = perRequest;
             }
 
             using var client = new Client(target);
@@ -248,34 +294,55 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
 
             using var paced = new Client(target == _direct ? _pacedDirect : target);
             await paced.EventTimesAsync(_pacedBody, "paced", null, CancellationToken.None);
+            Line($"Warmed up {target.Name} in {clock.Elapsed.TotalSeconds:0} s");
         }
     }
 
     /// <summary>
-    /// <c>--profile N</c>: instead of measuring, samples TokenPool with dotnet-trace for N seconds under the CPU
-    /// measurement's load and leaves the trace (nettrace and speedscope) in bench/.work.
+    /// <c>--profile N</c>: instead of measuring, profiles TokenPool for N seconds under the CPU measurement's
+    /// load and leaves the result in bench/.work: with <c>--profiler perf</c> (the default when perf is
+    /// installed) a perf.data of native and JIT-compiled frames; with <c>--profiler dotnet-trace</c> a sampled
+    /// thread-time trace (nettrace and speedscope).
     /// </summary>
     private async Task ProfileAsync()
     {
-        var tool = new[] { Environment.GetEnvironmentVariable("DOTNET_TRACE"), "/tmp/dtools/dotnet-trace",
-            Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet/tools/dotnet-trace") }
-            .FirstOrDefault(p => p is not null && File.Exists(p))
-            ?? throw new InvalidOperationException("dotnet-trace not found: dotnet tool install --tool-path /tmp/dtools dotnet-trace");
         var work = Path.Combine(options.Root, "bench/.work");
         Directory.CreateDirectory(work);
-        var output = Path.Combine(work, "tokenpool.nettrace");
+        var pid = _tokenPool.Process!.Pid.ToString(CultureInfo.InvariantCulture);
+        var perf = new[] { "/usr/bin/perf", "/usr/local/bin/perf" }.FirstOrDefault(File.Exists);
+        var useTrace = options.Profiler == "dotnet-trace" || perf is null;
+        ProcessStartInfo start;
+        if (useTrace)
+        {
+            var tool = new[] { Environment.GetEnvironmentVariable("DOTNET_TRACE"), "/tmp/dtools/dotnet-trace",
+                Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet/tools/dotnet-trace") }
+                .FirstOrDefault(p => p is not null && File.Exists(p))
+                ?? throw new InvalidOperationException("dotnet-trace not found: dotnet tool install --tool-path /tmp/dtools dotnet-trace");
+            start = new ProcessStartInfo(tool, ["collect", "-p", pid, "--profile", "dotnet-sampled-thread-time",
+                "--duration", string.Create(CultureInfo.InvariantCulture, $"00:00:00:{options.ProfileSeconds:00}"),
+                "--format", "Speedscope", "-o", Path.Combine(work, "tokenpool.nettrace")]) { UseShellExecute = false };
+        }
+        else
+        {
+            start = new ProcessStartInfo(perf!, ["record", "-F", "999", "-g", "-p", pid, "-o", Path.Combine(work, "perf.data"),
+                "--", "sleep", options.ProfileSeconds.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false };
+        }
+
         var load = Wrk.RunAsync(_wrk, Script(_tokenPool, paced: false), _tokenPool.Url + "/v1/responses", options.Concurrency, options.ProfileSeconds + 4);
         await Task.Delay(1000);
-        var start = new ProcessStartInfo(tool, ["collect", "-p", _tokenPool.Process!.Pid.ToString(CultureInfo.InvariantCulture),
-            "--profile", "dotnet-sampled-thread-time", "--duration", string.Create(CultureInfo.InvariantCulture, $"00:00:00:{options.ProfileSeconds:00}"),
-            "--format", "Speedscope", "-o", output]) { UseShellExecute = false };
-        using (var trace = Process.Start(start)!)
+        using (var profiler = Process.Start(start)!)
         {
-            await trace.WaitForExitAsync();
+            await profiler.WaitForExitAsync();
+        }
+
+        if (!useTrace)
+        {
+            File.Copy($"/tmp/perf-{pid}.map", Path.Combine(work, $"perf-{pid}.map"), overwrite: true);
         }
 
         var result = await load;
-        Line($"Profiled {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); trace in {work}");
+        Line($"Profiled TokenPool (pid {pid}) {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); output in {work}"
+            + (useTrace ? "" : $"; read it with: perf report -i {work}/perf.data --no-children --sort dso,sym"));
     }
 
     private string Script(Target target, bool paced) =>
