@@ -140,7 +140,7 @@ public sealed class CcSwitchImportBalanceTests : IAsyncLifetime
     public async Task CcSwitchImportLink_EnablesAUsageQuery_ThatReadsTheBalance()
     {
         var (_, key) = await UserWithKeyAsync(_gateway, 7_500_000);
-        var setup = new Docs.ClientSetup(_gateway.Address.ToString().TrimEnd('/'), key, "gpt-5.5", "gpt-5.4-nano");
+        var setup = new TokenPool.Docs.ClientSetup(_gateway.Address.ToString().TrimEnd('/'), key, "gpt-5.5", "gpt-5.4-nano");
 
         var link = new Uri(setup.CcSwitchLink("codex", "https://tokenpool.dev"));
         var query = link.Query.TrimStart('?').Split('&').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => Uri.UnescapeDataString(p[1]));
