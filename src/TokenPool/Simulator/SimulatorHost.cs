@@ -270,6 +270,8 @@ internal sealed class SimulatorHost : IAsyncDisposable
         if (faults.CloseAfterHeaders)
         {
             await context.Response.Body.FlushAsync(cancellationToken);
+            // A flush only hands the headers to the transport; give them time to reach the client before the reset.
+            await Task.Delay(100, cancellationToken);
             selfAbort();
             context.Abort();
             return;

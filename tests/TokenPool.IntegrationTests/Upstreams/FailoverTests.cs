@@ -25,7 +25,7 @@ public sealed class FailoverTests : IAsyncLifetime
     {
         _gateway = await TestGateway.StartAsync(o =>
         {
-            o.ChannelList.Add(new TestChannel { Priority = 10, ResponseHeadersTimeoutSeconds = 1 });
+            o.ChannelList.Add(new TestChannel { Priority = 10, ResponseHeadersTimeoutSeconds = 3 });
             o.ChannelList.Add(new TestChannel { Priority = 0 });
             o.Settings["Upstreams:BreakerWindow"] = "4";
             o.Settings["Upstreams:BreakerFailures"] = "2";
@@ -49,7 +49,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [InlineData("status=503", "503")]
     [InlineData("status=504", "504")]
     [InlineData("close_after_headers", "200")]
-    [InlineData("delay_headers_ms=4000", "headers_timeout")]
+    [InlineData("delay_headers_ms=8000", "headers_timeout")]
     public async Task FailureBeforeTheFirstByte_FailsOverToTheNextChannel(string fault, string firstAttempt)
     {
         Primary.ForcedFaults = SimulatorFaults.Parse(fault);
