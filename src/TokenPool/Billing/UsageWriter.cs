@@ -23,6 +23,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
     private readonly int _batchSize = options.Value.SettlementBatchSize;
     private readonly long _overdraftMicros = options.Value.OverdraftMicros;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
     private Task? _loop;
     private long _enqueued;
     private long _written;
@@ -163,14 +164,12 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, balance, settlement.ReservedMicros, _overdraftMicros);
 
             // A key's spend limit bounds its charges the same way the balance bounds the account's.
-            using (var room = Command(connection, transaction,
+            var room = Command(connection, transaction,
                 "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
-                [("$id", record.KeyId)]))
+                [("$id", record.KeyId)]);
+            if (room.ExecuteScalar() is long keyRoom)
             {
-                if (room.ExecuteScalar() is long keyRoom)
-                {
-                    charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, settlement.ReservedMicros, _overdraftMicros);
-                }
+                charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, settlement.ReservedMicros, _overdraftMicros);
             }
 
             record.ChargedMicros = charge;
@@ -231,26 +230,34 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         }
     }
 
-    private static int Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, transaction, sql, parameters);
-        return command.ExecuteNonQuery();
-    }
+    private int Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        Command(connection, transaction, sql, parameters).ExecuteNonQuery();
 
-    private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, transaction, sql, parameters);
-        return command.ExecuteScalar() is long value ? value : 0;
-    }
+    private long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        Command(connection, transaction, sql, parameters).ExecuteScalar() is long value ? value : 0;
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, (string Name, object? Value)[] parameters)
+    /// <summary>
+    /// The statement for <paramref name="sql"/>, prepared once on the writer connection and reused (only the
+    /// writer, under the write lock, settles), with this call's transaction and parameter values.
+    /// </summary>
+    private SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, (string Name, object? Value)[] parameters)
     {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
+        if (!_commands.TryGetValue(sql, out var command) || command.Connection != connection)
         {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var (name, _) in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter { ParameterName = name });
+            }
+
+            _commands[sql] = command;
+        }
+
+        command.Transaction = transaction;
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            command.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
         }
 
         return command;

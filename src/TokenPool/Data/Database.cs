@@ -28,7 +28,10 @@ internal sealed class Database : IAsyncDisposable
     /// <summary>Held while <see cref="Writer"/> is in use.</summary>
     public SemaphoreSlim WriteLock { get; } = new(1, 1);
 
-    /// <summary>The one connection the request path writes through. Use only while holding <see cref="WriteLock"/>.</summary>
+    /// <summary>
+    /// The one connection the request path writes through. Use only while holding <see cref="WriteLock"/>.
+    /// It never checkpoints the write-ahead log itself: <see cref="WalCheckpointer"/> does, off the request path.
+    /// </summary>
     public SqliteConnection Writer
     {
         get
@@ -37,6 +40,9 @@ internal sealed class Database : IAsyncDisposable
             {
                 _writer.Open();
                 ApplyConnectionPragmas(_writer);
+                using var command = _writer.CreateCommand();
+                command.CommandText = "PRAGMA wal_autocheckpoint=0;";
+                command.ExecuteNonQuery();
             }
 
             return _writer;

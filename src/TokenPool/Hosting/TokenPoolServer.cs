@@ -95,6 +95,7 @@ internal static class TokenPoolServer
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<BuiltInSimulator>();
         services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());
+        services.AddHostedService<WalCheckpointer>();
         return services;
     }
 }
