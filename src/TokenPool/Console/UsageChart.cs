@@ -31,9 +31,9 @@ internal static class UsageChart
     private static readonly string[] Palette = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#e03131"];
     private const string OtherColour = "#adb5bd";
 
-    private const double Width = 720;
-    private const double Height = 220;
-    private const double Left = 64;
+    private const double Width = 480;
+    private const double Height = 200;
+    private const double Left = 58;
     private const double Right = 8;
     private const double Top = 10;
     private const double Bottom = 24;
@@ -112,16 +112,16 @@ internal static class UsageChart
         return magnitude * 10;
     }
 
-    /// <summary>A token count for an axis or a legend: 950, 1.2k, 3.4M, 1.1B.</summary>
+    /// <summary>A token count for an axis: 950, 1.25k, 3.4M, 1.1B.</summary>
     public static string Tokens(long count)
     {
         var c = CultureInfo.InvariantCulture;
         var size = Math.Abs((double)count);
         return size switch
         {
-            >= 1e9 => (count / 1e9).ToString("0.#", c) + "B",
-            >= 1e6 => (count / 1e6).ToString("0.#", c) + "M",
-            >= 1e3 => (count / 1e3).ToString("0.#", c) + "k",
+            >= 1e9 => (count / 1e9).ToString("0.##", c) + "B",
+            >= 1e6 => (count / 1e6).ToString("0.##", c) + "M",
+            >= 1e3 => (count / 1e3).ToString("0.##", c) + "k",
             _ => count.ToString(c),
         };
     }
@@ -147,14 +147,14 @@ internal static class UsageChart
             var y = Top + plotHeight - (plotHeight * tick / 4);
             var label = axisLabel((long)Math.Round(top * tick / 4.0));
             svg.Append(c, $"<line x1=\"{Left:0.#}\" y1=\"{y:0.#}\" x2=\"{Width - Right:0.#}\" y2=\"{y:0.#}\" stroke=\"#e3e6eb\" stroke-width=\"1\"/>");
-            svg.Append(c, $"<text x=\"{Left - 6:0.#}\" y=\"{y + 4:0.#}\" text-anchor=\"end\" font-size=\"11\" fill=\"#5d6572\">{Encode(label)}</text>");
+            svg.Append(c, $"<text x=\"{Left - 6:0.#}\" y=\"{y + 4:0.#}\" text-anchor=\"end\" font-size=\"12\" fill=\"#5d6572\">{Encode(label)}</text>");
         }
 
         if (chart.Days.Count > 0)
         {
             var slot = plotWidth / chart.Days.Count;
             var barWidth = Math.Max(1, slot * 0.72);
-            var labelEvery = (int)Math.Ceiling(chart.Days.Count / 8.0);
+            var labelEvery = (int)Math.Ceiling(chart.Days.Count / 6.0);
             for (var i = 0; i < chart.Days.Count; i++)
             {
                 var x = Left + (slot * i) + ((slot - barWidth) / 2);
@@ -173,10 +173,10 @@ internal static class UsageChart
                     svg.Append("<title>").Append(Encode($"{UsageFilterForm.Format(chart.Days[i])} · {series.Label}: {valueLabel(value)}")).Append("</title></rect>");
                 }
 
-                if (i % labelEvery == 0 || i == chart.Days.Count - 1)
+                if ((chart.Days.Count - 1 - i) % labelEvery == 0)
                 {
                     var day = chart.Days[i].ToString("MM-dd", c);
-                    svg.Append(c, $"<text x=\"{Left + (slot * i) + (slot / 2):0.#}\" y=\"{Height - 6:0.#}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5d6572\">{day}</text>");
+                    svg.Append(c, $"<text x=\"{Left + (slot * i) + (slot / 2):0.#}\" y=\"{Height - 6:0.#}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#5d6572\">{day}</text>");
                 }
             }
         }
