@@ -33,8 +33,8 @@ internal static class UsageChart
 
     private const double Width = 480;
     private const double Height = 200;
-    private const double Left = 58;
-    private const double Right = 8;
+    private const double Left = 72;
+    private const double Right = 18;
     private const double Top = 10;
     private const double Bottom = 24;
 

@@ -133,8 +133,10 @@ public sealed class UsageConsoleTests : IAsyncLifetime
         await Expect(page.GetByTestId("no-requests")).ToBeVisibleAsync();
         await Expect(page.Locator("tr[data-request-id]")).ToHaveCountAsync(0);
 
-        // The CSV holds exactly the filtered rows.
-        await page.GotoAsync($"/console/usage?key={laptopId}");
+        // The CSV holds exactly the filtered rows; the key's own page links to its usage.
+        await page.GotoAsync($"/console/api-keys/{laptopId}");
+        await page.GetByTestId("key-usage").ClickAsync();
+        await Expect(page.Locator("#key")).ToHaveValueAsync(laptopId.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(Ids(records.Where(r => r.KeyId == laptopId)), await RowIdsAsync(page));
         var csv = await DownloadCsvAsync(page);
         Assert.Equal(UsageQueries.CsvHeader, csv[0]);
