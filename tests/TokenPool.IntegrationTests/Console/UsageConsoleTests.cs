@@ -246,6 +246,26 @@ public sealed class UsageConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MoneyHeldForARequestInFlight_IsShownBesideTheBalance()
+    {
+        var page = await _browser.NewPageAsync();
+        await ConsoleBrowser.SignUpAsync(page, "in-flight@example.com");
+        var (_, key) = await ConsoleBrowser.CreateKeyAsync(page, "agent");
+        using var client = _gateway.ClientWithKey(key);
+        using var response = await client.SendAsync(
+            Post("v1/responses", """{"model":"gpt-5.5","input":"Think for a long time.","stream":true}""", "stall_after=1"),
+            HttpCompletionOption.ResponseHeadersRead);
+        var account = await AccountAsync(_gateway, (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!.AccountId);
+        Assert.True(account.ReservedMicros > 0);
+
+        await page.GotoAsync("/console/usage");
+
+        await Expect(page.GetByTestId("summary-reserved")).ToHaveTextAsync(Money.Format(account.ReservedMicros));
+        await Expect(page.GetByTestId("summary-balance")).ToHaveTextAsync(Money.Format(account.BalanceMicros));
+        Assert.Equal(5_000_000 - account.ReservedMicros, account.BalanceMicros);
+    }
+
+    [Fact]
     public async Task UsagePage_FitsAPhoneScreen_WithoutSidewaysScrolling()
     {
         var page = await _browser.NewPageAsync();
