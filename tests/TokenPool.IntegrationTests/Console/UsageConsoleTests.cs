@@ -204,6 +204,14 @@ public sealed class UsageConsoleTests : IAsyncLifetime
         using var client = await ConsoleBrowser.HttpClientWithCookiesOfAsync(page, _gateway.Address);
         var byKey = await client.GetStringAsync($"console/usage?handler=csv&key={bobKey.Row.Id}");
         Assert.Equal([UsageQueries.CsvHeader], Lines(byKey));
+        using (var export = await client.GetAsync("console/usage?handler=csv", HttpCompletionOption.ResponseHeadersRead))
+        {
+            Assert.Equal("text/csv", export.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("attachment", export.Content.Headers.ContentDisposition?.DispositionType);
+            Assert.True(export.Headers.TransferEncodingChunked, "the export is streamed, not buffered");
+            Assert.Null(export.Content.Headers.ContentLength);
+        }
+
         var byAccount = Lines(await client.GetStringAsync($"console/usage?handler=csv&account={bob.Id}"));
         Assert.Equal([aliceRequest], byAccount.Skip(1).Select(line => line.Split(',')[1]));
         Assert.Equal(aliceKeyId.ToString(CultureInfo.InvariantCulture), byAccount[1].Split(',')[2]);

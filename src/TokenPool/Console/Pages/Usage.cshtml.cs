@@ -14,7 +14,8 @@ namespace TokenPool.WebConsole.Pages;
 /// paging, and a streamed CSV export of the same filter. Only ever one account's data: the signed-in one, or
 /// (for an admin) the account named in <c>account</c>.
 /// </summary>
-internal sealed class UsageModel(UsageQueries queries, IDbContextFactory<TokenPoolDb> dbFactory, PriceCatalog catalog, TimeProvider time) : ConsolePageModel
+internal sealed partial class UsageModel(
+    UsageQueries queries, IDbContextFactory<TokenPoolDb> dbFactory, PriceCatalog catalog, TimeProvider time, ILogger<UsageModel> logger) : ConsolePageModel
 {
     public const int DefaultPageSize = 50;
 
@@ -128,8 +129,10 @@ internal sealed class UsageModel(UsageQueries queries, IDbContextFactory<TokenPo
         var name = $"tokenpool-usage-{UsageFilterForm.Format(Choice!.From)}-to-{UsageFilterForm.Format(Choice.To)}.csv";
         Response.ContentType = "text/csv; charset=utf-8";
         Response.Headers.ContentDisposition = $"attachment; filename=\"{name}\"";
+        var started = time.GetTimestamp();
         await using var writer = new StreamWriter(Response.Body, new UTF8Encoding(false), 16 * 1024, leaveOpen: true);
-        await queries.ExportCsvAsync(filter, writer, cancellationToken);
+        var rows = await queries.ExportCsvAsync(filter, writer, cancellationToken);
+        LogExported(logger, ViewedAccountId, AccountId, rows, (long)time.GetElapsedTime(started).TotalMilliseconds);
         return new EmptyResult();
     }
 
@@ -187,6 +190,7 @@ internal sealed class UsageModel(UsageQueries queries, IDbContextFactory<TokenPo
                 {
                     ViewedAccountId = requested;
                     ViewedEmail = email;
+                    LogAdminView(logger, AccountId, requested);
                 }
             }
             else if (!parsed)
@@ -214,4 +218,10 @@ internal sealed class UsageModel(UsageQueries queries, IDbContextFactory<TokenPo
         Choice = result.Choice;
         return result.Choice.For(ViewedAccountId);
     }
+
+    [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "Usage CSV of account {AccountId} exported by account {ActorAccountId}: {Rows} rows in {ElapsedMs} ms")]
+    private static partial void LogExported(ILogger logger, long accountId, long actorAccountId, long rows, long elapsedMs);
+
+    [LoggerMessage(EventId = 7021, Level = LogLevel.Information, Message = "Admin account {AdminAccountId} viewed the usage of account {AccountId}")]
+    private static partial void LogAdminView(ILogger logger, long adminAccountId, long accountId);
 }
