@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using TokenPool.Data;
@@ -54,69 +55,174 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
     private SqliteCommand? _reserveKey;
     private SqliteCommand? _reserveAccount;
     private SqliteCommand? _insertReservation;
+    private SqliteCommand? _releaseKey;
+    private SqliteCommand? _releaseAccount;
+    private readonly ConcurrentQueue<PendingReservation> _pending = new();
 
     public long OverdraftMicros { get; } = options.Value.OverdraftMicros;
 
+    /// <summary>
+    /// Reserves <paramref name="amountMicros"/> for one request. Requests that arrive while the writer is
+    /// busy are reserved together in one transaction by whichever of them takes the write lock next (a
+    /// group commit), each with its own checks, so concurrent traffic pays for one commit per batch rather
+    /// than one per request. Once queued, a reservation is carried out even if the caller is cancelled; the
+    /// caller settles it like any other.
+    /// </summary>
     public async ValueTask<ReserveOutcome> ReserveAsync(
         string requestId, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(amountMicros);
-        await database.WriteLock.WaitAsync(cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        var pending = new PendingReservation(requestId, key, amountMicros, now, expiresAt);
+        _pending.Enqueue(pending);
+        await database.WriteLock.WaitAsync(CancellationToken.None);
         try
         {
-            var connection = database.Writer;
-            using var transaction = connection.BeginTransaction();
-
-            var reserveKey = _reserveKey ??= Prepare(connection, """
-                UPDATE api_keys SET reserved_micros = reserved_micros + $amount
-                WHERE id = $key AND status = 0 AND deleted_at IS NULL
-                  AND (expires_at IS NULL OR expires_at > $now)
-                  AND (spend_limit_micros IS NULL OR charged_micros + reserved_micros + $amount <= spend_limit_micros)
-                """, "$amount", "$key", "$now");
-            reserveKey.Transaction = transaction;
-            reserveKey.Parameters[0].Value = amountMicros;
-            reserveKey.Parameters[1].Value = key.KeyId;
-            reserveKey.Parameters[2].Value = now;
-            if (reserveKey.ExecuteNonQuery() == 0)
+            if (!pending.Outcome.Task.IsCompleted)
             {
-                transaction.Rollback();
-                return KeyStillUsable(connection, key.KeyId, now) ? ReserveOutcome.KeySpendLimit : ReserveOutcome.KeyRefused;
+                ReserveQueued();
             }
-
-            var reserveAccount = _reserveAccount ??= Prepare(connection, """
-                UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
-                WHERE id = $account AND is_disabled = $false AND balance_micros >= $amount
-                """, "$amount", "$account", "$false");
-            reserveAccount.Transaction = transaction;
-            reserveAccount.Parameters[0].Value = amountMicros;
-            reserveAccount.Parameters[1].Value = key.AccountId;
-            reserveAccount.Parameters[2].Value = false;
-            if (reserveAccount.ExecuteNonQuery() == 0)
-            {
-                transaction.Rollback();
-                return AccountDisabled(connection, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
-            }
-
-            var insert = _insertReservation ??= Prepare(connection, """
-                INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
-                VALUES ($id, $account, $key, $amount, $now, $expires)
-                """, "$id", "$account", "$key", "$amount", "$now", "$expires");
-            insert.Transaction = transaction;
-            insert.Parameters[0].Value = requestId;
-            insert.Parameters[1].Value = key.AccountId;
-            insert.Parameters[2].Value = key.KeyId;
-            insert.Parameters[3].Value = amountMicros;
-            insert.Parameters[4].Value = now;
-            insert.Parameters[5].Value = expiresAt;
-            insert.ExecuteNonQuery();
-
-            transaction.Commit();
-            return ReserveOutcome.Reserved;
         }
         finally
         {
             database.WriteLock.Release();
         }
+
+        return await pending.Outcome.Task;
+    }
+
+    /// <summary>Reserves everything queued in one transaction. Call only while holding the write lock.</summary>
+    private void ReserveQueued()
+    {
+        var batch = new List<PendingReservation>();
+        while (_pending.TryDequeue(out var queued))
+        {
+            batch.Add(queued);
+        }
+
+        var outcomes = new (ReserveOutcome Outcome, Exception? Error)[batch.Count];
+        try
+        {
+            var connection = database.Writer;
+            using var transaction = connection.BeginTransaction();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                try
+                {
+                    outcomes[i] = (ReserveOne(connection, transaction, batch[i]), null);
+                }
+                catch (SqliteException ex)
+                {
+                    outcomes[i] = (default, ex);
+                }
+            }
+
+            transaction.Commit();
+        }
+        catch (Exception ex)
+        {
+            foreach (var failed in batch)
+            {
+                failed.Outcome.TrySetException(ex);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (outcomes[i].Error is { } error)
+            {
+                batch[i].Outcome.TrySetException(error);
+            }
+            else
+            {
+                batch[i].Outcome.TrySetResult(outcomes[i].Outcome);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One request's reservation inside the batch's transaction: the key row, the account row and the
+    /// reservation row change together or, by compensating in the same transaction, not at all.
+    /// </summary>
+    private ReserveOutcome ReserveOne(SqliteConnection connection, SqliteTransaction transaction, PendingReservation pending)
+    {
+        var (requestId, key, amountMicros, now, expiresAt) = pending;
+        var reserveKey = _reserveKey ??= Prepare(connection, """
+            UPDATE api_keys SET reserved_micros = reserved_micros + $amount
+            WHERE id = $key AND status = 0 AND deleted_at IS NULL
+              AND (expires_at IS NULL OR expires_at > $now)
+              AND (spend_limit_micros IS NULL OR charged_micros + reserved_micros + $amount <= spend_limit_micros)
+            """, "$amount", "$key", "$now");
+        reserveKey.Transaction = transaction;
+        reserveKey.Parameters[0].Value = amountMicros;
+        reserveKey.Parameters[1].Value = key.KeyId;
+        reserveKey.Parameters[2].Value = now;
+        if (reserveKey.ExecuteNonQuery() == 0)
+        {
+            return KeyStillUsable(connection, transaction, key.KeyId, now) ? ReserveOutcome.KeySpendLimit : ReserveOutcome.KeyRefused;
+        }
+
+        var reserveAccount = _reserveAccount ??= Prepare(connection, """
+            UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
+            WHERE id = $account AND is_disabled = $false AND balance_micros >= $amount
+            """, "$amount", "$account", "$false");
+        reserveAccount.Transaction = transaction;
+        reserveAccount.Parameters[0].Value = amountMicros;
+        reserveAccount.Parameters[1].Value = key.AccountId;
+        reserveAccount.Parameters[2].Value = false;
+        if (reserveAccount.ExecuteNonQuery() == 0)
+        {
+            ReleaseKey(connection, transaction, key.KeyId, amountMicros);
+            return AccountDisabled(connection, transaction, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
+        }
+
+        var insert = _insertReservation ??= Prepare(connection, """
+            INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
+            VALUES ($id, $account, $key, $amount, $now, $expires)
+            """, "$id", "$account", "$key", "$amount", "$now", "$expires");
+        insert.Transaction = transaction;
+        insert.Parameters[0].Value = requestId;
+        insert.Parameters[1].Value = key.AccountId;
+        insert.Parameters[2].Value = key.KeyId;
+        insert.Parameters[3].Value = amountMicros;
+        insert.Parameters[4].Value = now;
+        insert.Parameters[5].Value = expiresAt;
+        try
+        {
+            insert.ExecuteNonQuery();
+        }
+        catch (SqliteException)
+        {
+            // SQLite undid the failed statement alone; undo this request's two updates as well.
+            ReleaseKey(connection, transaction, key.KeyId, amountMicros);
+            ReleaseAccount(connection, transaction, key.AccountId, amountMicros);
+            throw;
+        }
+
+        return ReserveOutcome.Reserved;
+    }
+
+    private void ReleaseKey(SqliteConnection connection, SqliteTransaction transaction, long keyId, long amountMicros)
+    {
+        var release = _releaseKey ??= Prepare(connection,
+            "UPDATE api_keys SET reserved_micros = reserved_micros - $amount WHERE id = $key", "$amount", "$key");
+        release.Transaction = transaction;
+        release.Parameters[0].Value = amountMicros;
+        release.Parameters[1].Value = keyId;
+        release.ExecuteNonQuery();
+    }
+
+    private void ReleaseAccount(SqliteConnection connection, SqliteTransaction transaction, long accountId, long amountMicros)
+    {
+        var release = _releaseAccount ??= Prepare(connection,
+            "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
+            "$amount", "$account");
+        release.Transaction = transaction;
+        release.Parameters[0].Value = amountMicros;
+        release.Parameters[1].Value = accountId;
+        release.ExecuteNonQuery();
     }
 
     /// <summary>
@@ -141,9 +247,10 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
         return command;
     }
 
-    private static bool KeyStillUsable(SqliteConnection connection, long keyId, DateTime now)
+    private static bool KeyStillUsable(SqliteConnection connection, SqliteTransaction transaction, long keyId, DateTime now)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = """
             SELECT COUNT(*) FROM api_keys
             WHERE id = $key AND status = 0 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > $now)
@@ -153,11 +260,18 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
-    private static bool AccountDisabled(SqliteConnection connection, long accountId)
+    private static bool AccountDisabled(SqliteConnection connection, SqliteTransaction transaction, long accountId)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = "SELECT is_disabled FROM accounts WHERE id = $account";
         command.Parameters.AddWithValue("$account", accountId);
         return command.ExecuteScalar() is long disabled && disabled != 0;
     }
+}
+
+/// <summary>A reservation waiting for the next group commit, and where its outcome goes.</summary>
+internal sealed record PendingReservation(string RequestId, KeyIdentity Key, long AmountMicros, DateTime Now, DateTime ExpiresAt)
+{
+    public TaskCompletionSource<ReserveOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
