@@ -173,6 +173,9 @@ internal sealed partial class UpstreamPool(
                         Weight = Math.Max(1, channel.Weight) * (double)Math.Max(1, key.Weight) / keyWeightSum,
                         Health = Health(key.Id),
                     };
+
+                    // Enabled in the store (again): a rejection seen earlier on this instance no longer holds.
+                    target.Health.Enable();
                     foreach (var model in SplitList(channel.Models))
                     {
                         targets.Add((model, target));
@@ -209,9 +212,9 @@ internal sealed partial class UpstreamPool(
     /// Takes a key out of rotation because its upstream rejected it (invalid, revoked, out of credit), on
     /// this instance at once and, through the database and the change log, on every other.
     /// </summary>
-    public async Task DisableKeyAsync(UpstreamTarget target, string reason)
+    public async Task DisableKeyAsync(UpstreamTarget target, string reason, UpstreamError? error = null)
     {
-        target.Health.Disable(reason);
+        target.Health.Disable(reason, error ?? new UpstreamError(0, null, reason), Environment.TickCount64);
         if (target.Channel.IsBuiltInSimulator)
         {
             return;
