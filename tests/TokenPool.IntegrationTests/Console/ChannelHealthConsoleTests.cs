@@ -182,7 +182,8 @@ public sealed partial class ChannelHealthConsoleTests : IAsyncLifetime
         await Expect(KeyRow(page, 0).GetByTestId("key-state")).ToHaveTextAsync("healthy");
         await Expect(KeyRow(page, 0).GetByTestId("key-error-rate")).ToHaveTextAsync($"100% ({failed} of {failed} failed)");
         await SendUntilAsync(Failing, failed + 1);
-        await page.ReloadAsync();
+        await page.GotoAsync($"/console/admin/channels/{_gateway.ChannelIds[0]}");
+        await Expect(KeyRow(page, 0).GetByTestId("key-breaker")).ToHaveTextAsync("0 of the last 1 failed");
         await Expect(KeyRow(page, 0).GetByTestId("key-error-rate")).ToHaveTextAsync($"{Math.Round(100.0 * failed / (failed + 1), 1).ToString(CultureInfo.InvariantCulture)}% ({failed} of {failed + 1} failed)");
         await ConsoleBrowser.ScreenshotAsync(page, "admin-channel-health-reset");
 

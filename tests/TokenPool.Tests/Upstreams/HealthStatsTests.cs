@@ -163,6 +163,12 @@ public sealed class HealthStatsTests
         Assert.Equal(KeyState.Healthy, reset.State);
         Assert.True(health.IsAvailable(Now));
         Assert.Equal(3, reset.WindowErrors);
+        Assert.Equal(0, reset.BreakerRequests);
+
+        health.RecordSuccess(5, Now);
+        var after = health.Report(Now, UtcNow);
+        Assert.Equal((0, 1), (after.BreakerFailures, after.BreakerRequests));
+        Assert.Equal(4, after.WindowRequests);
     }
 
     [Fact]
