@@ -172,6 +172,24 @@ public sealed class HealthStatsTests
     }
 
     [Fact]
+    public void RecordingRequests_DoesNotAllocate()
+    {
+        var health = new KeyHealth(7, new UpstreamOptions { BreakerWindow = 20, BreakerFailures = 1000 });
+        var error = new UpstreamError(500, "server_error", "Internal Server Error");
+        health.RecordSuccess(10, Now);
+        health.RecordFailure(error, Now);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            health.RecordSuccess(i % 500, Now + (i * 100));
+            health.RecordFailure(error, Now + (i * 100));
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void DisabledKey_IsAvailableAgainOnceEnabled()
     {
         var health = new KeyHealth(7, new UpstreamOptions());
