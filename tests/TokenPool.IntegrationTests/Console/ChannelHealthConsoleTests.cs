@@ -95,6 +95,8 @@ public sealed partial class ChannelHealthConsoleTests : IAsyncLifetime
         await Expect(ChannelRow(page, 3).GetByTestId("key-state")).ToHaveTextAsync("healthy");
         await Expect(ChannelRow(page, 3).GetByTestId("channel-error-rate")).ToHaveTextAsync($"0% (0 of {Requests} failed)");
         await Expect(ChannelRow(page, 3).GetByTestId("channel-latency")).ToContainTextAsync("p50");
+        await Expect(ChannelRow(page, 3).GetByTestId("key-stats")).ToContainTextAsync($"0% of {Requests} failed · p50 ");
+        await Expect(ChannelRow(page, 0).GetByTestId("key-stats")).ToHaveTextAsync($"100% of {failed} failed");
         await Expect(page.GetByTestId("health-note")).ToContainTextAsync("this instance");
         await ConsoleBrowser.ScreenshotAsync(page, "admin-channels-health");
 

@@ -47,6 +47,11 @@ internal static class HealthFormat
     public static string Latency(LatencySummary latency) =>
         latency.Samples == 0 ? "—" : $"p50 {latency.P50Ms} ms · p95 {latency.P95Ms} ms · mean {latency.MeanMs} ms";
 
+    /// <summary>One line for a key in the channel list: error rate of its requests, and median time to first byte.</summary>
+    public static string Short(HealthReport? report) =>
+        report is null || report.WindowRequests == 0 ? "no requests"
+        : $"{Percent(report.ErrorRate)} of {report.WindowRequests} failed" + (report.Latency.Samples == 0 ? "" : $" · p50 {report.Latency.P50Ms} ms");
+
     public static string Window(TimeSpan window) =>
         window.TotalMinutes >= 1 ? $"{window.TotalMinutes:0} min" : $"{window.TotalSeconds:0} s";
 
