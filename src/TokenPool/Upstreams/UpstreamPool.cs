@@ -200,6 +200,16 @@ internal sealed partial class UpstreamPool(
                     g => new ModelRoute(g.Key, [.. g.Select(t => t.Target).GroupBy(t => t.Channel.Priority).OrderByDescending(p => p.Key).Select(p => p.ToArray())]),
                     StringComparer.Ordinal);
             _snapshot = new PoolSnapshot(routes, runtimes);
+
+            // Forget the health of keys that were removed, so it does not pile up over months of key rotation.
+            var keyIds = (await db.ChannelKeys.Select(k => k.Id).ToListAsync(cancellationToken)).ToHashSet();
+            foreach (var keyId in _health.Keys)
+            {
+                if (keyId != 0 && !keyIds.Contains(keyId))
+                {
+                    _health.TryRemove(keyId, out _);
+                }
+            }
             LogPoolLoaded(logger, runtimes.Count, routes.Count);
         }
         finally
