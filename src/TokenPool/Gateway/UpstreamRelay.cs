@@ -196,7 +196,7 @@ internal sealed partial class UpstreamRelay(
             }
 
             case 401:
-                await pool.DisableKeyAsync(target, $"The upstream rejected this key (401{(code is null ? "" : " " + code)}).", new UpstreamError(401, code, "key rejected"));
+                await pool.DisableKeyAsync(target, $"The upstream rejected this key (401{(UpstreamError.SafeCode(code) is { } safe ? " " + safe : "")}).", new UpstreamError(401, code, "key rejected"));
                 return AttemptResult.Retry(GatewayErrors.UpstreamRejectedCredentials(exchange.Model));
             case 402:
                 await pool.DisableKeyAsync(target, "The upstream requires payment for this key (402).", new UpstreamError(402, code, "payment required"));

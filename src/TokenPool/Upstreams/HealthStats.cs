@@ -137,7 +137,27 @@ internal sealed record LatencySummary(int Samples, int P50Ms, int P95Ms, long Me
 /// none: timeout, refused connection, cut stream), the error code from its JSON body, and a short
 /// description written by TokenPool. Never the upstream's own message, which may quote the key.
 /// </summary>
-internal readonly record struct UpstreamError(int Status, string? Code, string Message);
+internal readonly record struct UpstreamError(int Status, string? Code, string Message)
+{
+    /// <summary>An upstream's error code, only when it looks like one (<c>invalid_api_key</c>): never free text, which may quote the key.</summary>
+    public static string? SafeCode(string? code)
+    {
+        if (code is null || code.Length is 0 or > 64)
+        {
+            return null;
+        }
+
+        foreach (var c in code)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.'))
+            {
+                return null;
+            }
+        }
+
+        return code;
+    }
+}
 
 /// <summary>One recent error of a key, as shown to admins.</summary>
 internal sealed record HealthError(DateTime At, int Status, string? Code, string Message);
@@ -153,7 +173,7 @@ internal sealed class ErrorRing(int capacity)
     public void Add(long now, UpstreamError error)
     {
         _at[_next] = now;
-        _errors[_next] = error with { Code = SafeCode(error.Code) };
+        _errors[_next] = error with { Code = UpstreamError.SafeCode(error.Code) };
         _next = (_next + 1) % _at.Length;
         _count = Math.Min(_count + 1, _at.Length);
     }
@@ -170,24 +190,5 @@ internal sealed class ErrorRing(int capacity)
         }
 
         return result;
-    }
-
-    /// <summary>An upstream's error code is shown only when it looks like one (<c>invalid_api_key</c>), never free text.</summary>
-    private static string? SafeCode(string? code)
-    {
-        if (code is null || code.Length is 0 or > 64)
-        {
-            return null;
-        }
-
-        foreach (var c in code)
-        {
-            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.'))
-            {
-                return null;
-            }
-        }
-
-        return code;
     }
 }
