@@ -13,4 +13,7 @@ internal static class AuditKinds
     public const string AccountDisabled = "account.disabled";
     public const string AccountEnabled = "account.enabled";
     public const string RoleChanged = "account.role_changed";
+    public const string UpstreamKeyEnabled = "channel.key_enabled";
+    public const string UpstreamKeyDisabled = "channel.key_disabled";
+    public const string UpstreamKeyReset = "channel.key_reset";
 }

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using TokenPool.Billing;
 using TokenPool.Gateway.Streaming;
@@ -185,45 +186,45 @@ internal sealed partial class UpstreamRelay(
         switch (status)
         {
             case 429 when code == "insufficient_quota":
-                await pool.DisableKeyAsync(target, "The upstream says this key's account is out of credit (429 insufficient_quota).");
+                await pool.DisableKeyAsync(target, "The upstream says this key's account is out of credit (429 insufficient_quota).", new UpstreamError(429, code, "out of credit"));
                 return AttemptResult.Retry(GatewayErrors.UpstreamRejectedCredentials(exchange.Model));
             case 429:
             {
                 var wait = RetryAfter(response, message) ?? TimeSpan.FromSeconds(pool.Options.DefaultCooldownSeconds);
-                target.Health.CoolDown(wait, $"429 rate limited for {wait.TotalSeconds:0.#}s", now);
+                target.Health.CoolDown(wait, new UpstreamError(429, code, $"rate limited, resting {wait.TotalSeconds:0.#}s"), now);
                 return AttemptResult.Retry(GatewayErrors.UpstreamRateLimited(exchange.Model, wait), wait);
             }
 
             case 401:
-                await pool.DisableKeyAsync(target, $"The upstream rejected this key (401{(code is null ? "" : " " + code)}).");
+                await pool.DisableKeyAsync(target, $"The upstream rejected this key (401{(UpstreamError.SafeCode(code) is { } safe ? " " + safe : "")}).", new UpstreamError(401, code, "key rejected"));
                 return AttemptResult.Retry(GatewayErrors.UpstreamRejectedCredentials(exchange.Model));
             case 402:
-                await pool.DisableKeyAsync(target, "The upstream requires payment for this key (402).");
+                await pool.DisableKeyAsync(target, "The upstream requires payment for this key (402).", new UpstreamError(402, code, "payment required"));
                 return AttemptResult.Retry(GatewayErrors.UpstreamRejectedCredentials(exchange.Model));
             case 403 or 408 or 500 or 502 or 504:
-                target.Health.RecordFailure($"HTTP {status}{(code is null ? "" : " " + code)}", now);
+                target.Health.RecordFailure(new UpstreamError(status, code, ReasonPhrases.GetReasonPhrase(status)), now);
                 return AttemptResult.Retry(PassThrough(status, body, isJsonError));
             case 503:
                 if (RetryAfter(response, message) is { } rest)
                 {
-                    target.Health.CoolDown(rest, $"503 asked to wait {rest.TotalSeconds:0.#}s", now);
+                    target.Health.CoolDown(rest, new UpstreamError(503, code, $"unavailable, resting {rest.TotalSeconds:0.#}s"), now);
                 }
                 else
                 {
-                    target.Health.RecordFailure("HTTP 503", now);
+                    target.Health.RecordFailure(new UpstreamError(503, code, ReasonPhrases.GetReasonPhrase(503)), now);
                 }
 
                 return AttemptResult.Retry(PassThrough(status, body, isJsonError));
             case 400 when code == "invalid_encrypted_content" && !droppedReasoning:
                 return AttemptResult.RetryWithoutReasoning;
             case >= 500:
-                target.Health.RecordFailure($"HTTP {status}", now);
+                target.Health.RecordFailure(new UpstreamError(status, code, ReasonPhrases.GetReasonPhrase(status)), now);
                 return AttemptResult.Retry(PassThrough(status, body, isJsonError));
             default:
                 if (!isJsonError)
                 {
                     // A real OpenAI-compatible server answers errors in JSON; this is a misconfigured channel.
-                    target.Health.RecordFailure($"HTTP {status} without a JSON error", now);
+                    target.Health.RecordFailure(new UpstreamError(status, null, "not an OpenAI-style JSON error"), now);
                     return AttemptResult.Retry(GatewayErrors.UpstreamBadResponse(502));
                 }
 
@@ -326,7 +327,7 @@ internal sealed partial class UpstreamRelay(
                 {
                     exchange.Outcome = "client_closed";
                     exchange.Status = 200;
-                    target.Health.RecordSuccess(ElapsedMs(started));
+                    target.Health.RecordSuccess(TimeToFirstByteMs(exchange, started));
                     return AttemptResult.Finished;
                 }
 
@@ -339,7 +340,7 @@ internal sealed partial class UpstreamRelay(
             var ended = exchange.Api == ClientApiKind.Responses ? meter.End != StreamEnd.None : meter.End == StreamEnd.Done;
             if (ended && streamError is null)
             {
-                target.Health.RecordSuccess(ElapsedMs(started));
+                target.Health.RecordSuccess(TimeToFirstByteMs(exchange, started));
                 exchange.Outcome = meter.End switch
                 {
                     StreamEnd.Completed or StreamEnd.Done => meter.ErrorCode is null ? "completed" : "failed",
@@ -462,7 +463,7 @@ internal sealed partial class UpstreamRelay(
                 return AttemptResult.Finished;
             }
 
-            target.Health.RecordSuccess(ElapsedMs(started));
+            target.Health.RecordSuccess(TimeToFirstByteMs(exchange, started));
             exchange.Outcome = "completed";
             return AttemptResult.Finished;
         }
@@ -680,7 +681,8 @@ internal sealed partial class UpstreamRelay(
         return null;
     }
 
-    private static long ElapsedMs(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    private static long TimeToFirstByteMs(Exchange exchange, long started) =>
+        (long)Stopwatch.GetElapsedTime(started, exchange.FirstByteTimestamp is { } first && first > started ? first : Stopwatch.GetTimestamp()).TotalMilliseconds;
 
     [GeneratedRegex(@"try again in\s*(\d+(?:\.\d+)?)\s*(ms|s|seconds?)", RegexOptions.IgnoreCase)]
     private static partial Regex TryAgainIn();

@@ -80,13 +80,13 @@ internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProb
                 case 429:
                     // Alive, only busy: close the breaker and let the cool-down logic handle the rate limit.
                     target.Health.ProbeSucceeded();
-                    target.Health.CoolDown(TimeSpan.FromSeconds(pool.Options.DefaultCooldownSeconds), "429 on a health probe", Environment.TickCount64);
+                    target.Health.CoolDown(TimeSpan.FromSeconds(pool.Options.DefaultCooldownSeconds), new UpstreamError(429, null, "rate limited on a health probe"), Environment.TickCount64);
                     break;
                 case 401 or 402:
-                    await pool.DisableKeyAsync(target, $"The upstream rejected this key on a health probe ({status}).");
+                    await pool.DisableKeyAsync(target, $"The upstream rejected this key on a health probe ({status}).", new UpstreamError(status, null, "key rejected on a health probe"));
                     break;
                 default:
-                    target.Health.ProbeFailed($"health probe answered HTTP {status}", Environment.TickCount64);
+                    target.Health.ProbeFailed(new UpstreamError(status, null, "health probe failed"), Environment.TickCount64);
                     break;
             }
         }

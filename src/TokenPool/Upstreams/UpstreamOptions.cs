@@ -53,6 +53,10 @@ internal sealed class UpstreamOptions
     [Range(1, 86400)]
     public int BreakerMaxOpenSeconds { get; set; } = 300;
 
+    /// <summary>The admin pages show each key's requests, errors and latency over this many most recent minutes.</summary>
+    [Range(1, 60)]
+    public int HealthWindowMinutes { get; set; } = 15;
+
     /// <summary>While a Responses stream waits for its first upstream byte, a keep-alive event is sent this often.</summary>
     [Range(1, 290)]
     public int KeepAliveSeconds { get; set; } = 15;

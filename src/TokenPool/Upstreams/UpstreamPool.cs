@@ -173,6 +173,9 @@ internal sealed partial class UpstreamPool(
                         Weight = Math.Max(1, channel.Weight) * (double)Math.Max(1, key.Weight) / keyWeightSum,
                         Health = Health(key.Id),
                     };
+
+                    // Enabled in the store (again): a rejection seen earlier on this instance no longer holds.
+                    target.Health.Enable();
                     foreach (var model in SplitList(channel.Models))
                     {
                         targets.Add((model, target));
@@ -197,6 +200,16 @@ internal sealed partial class UpstreamPool(
                     g => new ModelRoute(g.Key, [.. g.Select(t => t.Target).GroupBy(t => t.Channel.Priority).OrderByDescending(p => p.Key).Select(p => p.ToArray())]),
                     StringComparer.Ordinal);
             _snapshot = new PoolSnapshot(routes, runtimes);
+
+            // Forget the health of keys that were removed, so it does not pile up over months of key rotation.
+            var keyIds = (await db.ChannelKeys.Select(k => k.Id).ToListAsync(cancellationToken)).ToHashSet();
+            foreach (var keyId in _health.Keys)
+            {
+                if (keyId != 0 && !keyIds.Contains(keyId))
+                {
+                    _health.TryRemove(keyId, out _);
+                }
+            }
             LogPoolLoaded(logger, runtimes.Count, routes.Count);
         }
         finally
@@ -209,9 +222,9 @@ internal sealed partial class UpstreamPool(
     /// Takes a key out of rotation because its upstream rejected it (invalid, revoked, out of credit), on
     /// this instance at once and, through the database and the change log, on every other.
     /// </summary>
-    public async Task DisableKeyAsync(UpstreamTarget target, string reason)
+    public async Task DisableKeyAsync(UpstreamTarget target, string reason, UpstreamError? error = null)
     {
-        target.Health.Disable(reason);
+        target.Health.Disable(reason, error ?? new UpstreamError(0, null, reason), Environment.TickCount64);
         if (target.Channel.IsBuiltInSimulator)
         {
             return;

@@ -11,6 +11,7 @@ internal static class UpstreamsSetup
         services.AddSingleton<IChangeListener>(provider => provider.GetRequiredService<UpstreamPool>());
         services.AddSingleton<SessionAffinity>();
         services.AddSingleton<ChannelService>();
+        services.AddSingleton<ChannelHealth>();
         services.AddSingleton<HealthProber>();
         services.AddHostedService(provider => provider.GetRequiredService<HealthProber>());
         return services;

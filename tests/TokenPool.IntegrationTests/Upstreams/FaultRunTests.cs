@@ -78,7 +78,7 @@ public sealed class FaultRunTests(ITestOutputHelper output)
             + $"upstream requests seen (healthy/failing/stalling) {string.Join('/', upstreamCalls)}; "
             + $"charged {records.Sum(r => r.CostMicros)} micro-USD; open reservations {openReservations}";
         var health = string.Join("; ", gateway.ChannelKeyIds.Select(id => gateway.Get<TokenPool.Upstreams.UpstreamPool>().Health(id).Report())
-            .Select(h => $"{h.State} {h.Requests} req {h.Failures} failed [{string.Join(" | ", h.RecentErrors.TakeLast(2))}]"));
+            .Select(h => $"{h.State} {h.Requests} req {h.Errors} failed [{string.Join(" | ", h.RecentErrors.Take(2).Select(e => $"{e.Status} {e.Code} {e.Message}"))}]"));
         line += "; health " + health;
         output.WriteLine(line);
         await File.AppendAllTextAsync(Path.Combine(Path.GetTempPath(), "tokenpool-fault-run.txt"), line + Environment.NewLine);

@@ -106,7 +106,7 @@ public sealed class KeyHealthTests
 
         Assert.False(health.IsAvailable(long.MaxValue));
         var report = health.Report();
-        Assert.Equal("disabled", report.State);
+        Assert.Equal(KeyState.Disabled, report.State);
         Assert.Equal("The upstream rejected this key (401).", report.DisabledReason);
         Assert.False(health.ProbeDue(long.MaxValue));
     }

@@ -21,6 +21,9 @@ internal sealed class AccountModel(AccountService accounts, ApiKeyService keys, 
         AuditKinds.AccountDisabled => "Account disabled",
         AuditKinds.AccountEnabled => "Account enabled",
         AuditKinds.RoleChanged => "Role changed",
+        AuditKinds.UpstreamKeyEnabled => "Upstream key enabled",
+        AuditKinds.UpstreamKeyDisabled => "Upstream key disabled",
+        AuditKinds.UpstreamKeyReset => "Upstream key's circuit and cool-down reset",
         _ => kind,
     };
 

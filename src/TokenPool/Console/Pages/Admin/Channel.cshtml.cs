@@ -3,10 +3,14 @@ using TokenPool.Upstreams;
 
 namespace TokenPool.WebConsole.Pages.Admin;
 
-/// <summary>Admin: edit one channel and its upstream keys (shown only by their last four characters).</summary>
-internal sealed class ChannelModel(ChannelService channels) : ConsolePageModel
+/// <summary>Admin: edit one channel and its upstream keys (shown only by their last four characters), and see their health on this instance.</summary>
+internal sealed class ChannelModel(ChannelService channels, ChannelHealth health, TimeProvider time) : ConsolePageModel
 {
     public Channel Channel { get; private set; } = null!;
+
+    public ChannelHealthView Health { get; private set; } = null!;
+
+    public DateTime UtcNow { get; } = time.GetUtcNow().UtcDateTime;
 
     public ChannelForm Form { get; private set; } = new();
 
@@ -38,8 +42,15 @@ internal sealed class ChannelModel(ChannelService channels) : ConsolePageModel
     public Task<IActionResult> OnPostKeyEnabledAsync(long id, long keyId, bool enabled, CancellationToken cancellationToken) =>
         ActAsync(id, async () =>
         {
-            await channels.SetKeyEnabledAsync(id, keyId, enabled, cancellationToken);
+            await health.SetKeyEnabledAsync(id, keyId, enabled, AccountId, ClientAddress, cancellationToken);
             return enabled ? "Upstream key enabled." : "Upstream key disabled.";
+        }, cancellationToken);
+
+    public Task<IActionResult> OnPostResetKeyAsync(long id, long keyId, CancellationToken cancellationToken) =>
+        ActAsync(id, async () =>
+        {
+            await health.ResetKeyAsync(id, keyId, AccountId, ClientAddress, cancellationToken);
+            return "Circuit closed and cool-down ended on this instance: the key takes requests again.";
         }, cancellationToken);
 
     public Task<IActionResult> OnPostRemoveKeyAsync(long id, long keyId, CancellationToken cancellationToken) =>
@@ -72,6 +83,7 @@ internal sealed class ChannelModel(ChannelService channels) : ConsolePageModel
         }
 
         Channel = channel;
+        Health = health.Of(channel);
         Form = ChannelForm.From(channel);
         return true;
     }

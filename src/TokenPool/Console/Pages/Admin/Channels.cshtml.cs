@@ -3,10 +3,16 @@ using TokenPool.Upstreams;
 
 namespace TokenPool.WebConsole.Pages.Admin;
 
-/// <summary>Admin: the upstream channels; add, disable, delete and test them.</summary>
-internal sealed class ChannelsModel(ChannelService channels, ChannelTester tester, UpstreamPool pool) : ConsolePageModel
+/// <summary>Admin: the upstream channels and their health on this instance; add, disable, delete and test them.</summary>
+internal sealed class ChannelsModel(ChannelService channels, ChannelTester tester, UpstreamPool pool, ChannelHealth health, TimeProvider time) : ConsolePageModel
 {
     public List<Channel> Channels { get; private set; } = [];
+
+    public DateTime UtcNow { get; } = time.GetUtcNow().UtcDateTime;
+
+    public ChannelHealthView Health(Channel channel) => health.Of(channel);
+
+    public int WindowMinutes => pool.Options.HealthWindowMinutes;
 
     public ChannelForm Form { get; private set; } = new();
 
