@@ -30,12 +30,12 @@ public sealed class LifecycleTests
         var data = Directory.CreateTempSubdirectory("tokenpool-crash-").FullName;
         try
         {
-            Assert.Equal(0, (await TokenPoolProcess.RunCliAsync(data, "user", "add", "--email", "crash@example.com", "--password", Password, "--credit", "5")).ExitCode);
-            var created = await TokenPoolProcess.RunCliAsync(data, "key", "create", "--email", "crash@example.com");
+            Assert.Equal(0, (await ServerProcess.CliAsync(data, "user", "add", "--email", "crash@example.com", "--password", Password, "--credit", "5")).ExitCode);
+            var created = await ServerProcess.CliAsync(data, "key", "create", "--email", "crash@example.com");
             Assert.Equal(0, created.ExitCode);
             var key = created.Stdout.Trim();
 
-            await using (var server = await TokenPoolProcess.StartServerAsync(data))
+            await using (var server = await ServerProcess.StartAsync(data))
             {
                 using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
                 client.DefaultRequestHeaders.Authorization = Bearer(key);
@@ -53,7 +53,7 @@ public sealed class LifecycleTests
             Assert.Equal(1, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
             Assert.True(await ScalarAsync(data, "SELECT balance_micros FROM accounts WHERE email = 'crash@example.com'") < 5_000_000);
 
-            await using (var restarted = await TokenPoolProcess.StartServerAsync(data))
+            await using (var restarted = await ServerProcess.StartAsync(data))
             {
                 Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
                 Assert.Equal(5_000_000, await ScalarAsync(data, "SELECT balance_micros FROM accounts WHERE email = 'crash@example.com'"));
@@ -69,7 +69,7 @@ public sealed class LifecycleTests
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
-            var shown = await TokenPoolProcess.RunCliAsync(data, "user", "show", "--email", "crash@example.com");
+            var shown = await ServerProcess.CliAsync(data, "user", "show", "--email", "crash@example.com");
             Assert.Equal(0, shown.ExitCode);
             var account = JsonDocument.Parse(shown.Stdout).RootElement;
             Assert.Equal(0m, account.GetProperty("reserved_usd").GetDecimal());
@@ -129,7 +129,7 @@ public sealed class LifecycleTests
         await gateway.FlushUsageAsync();
         var expected = await AccountAsync(gateway, account.Id);
 
-        var run = await TokenPoolProcess.RunCliAsync(gateway.DataDirectory, "user", "show", "--email", email);
+        var run = await ServerProcess.CliAsync(gateway.DataDirectory, "user", "show", "--email", email);
 
         Assert.True(run.ExitCode == 0, run.Stderr);
         var lines = run.Stdout.Trim().Split('\n');
@@ -144,7 +144,7 @@ public sealed class LifecycleTests
         Assert.Equal(4000, json.GetProperty("input_tokens").GetInt64());
         Assert.Equal(600, json.GetProperty("output_tokens").GetInt64());
 
-        var missing = await TokenPoolProcess.RunCliAsync(gateway.DataDirectory, "user", "show", "--email", "nobody@example.com");
+        var missing = await ServerProcess.CliAsync(gateway.DataDirectory, "user", "show", "--email", "nobody@example.com");
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("nobody@example.com", missing.Stderr, StringComparison.Ordinal);
         Assert.Empty(missing.Stdout.Trim());

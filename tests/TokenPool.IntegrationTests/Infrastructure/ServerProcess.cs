@@ -95,7 +95,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"tokenpool serve did not become ready within 60 s:\n{server.Output}");
     }
 
-    /// <summary>Runs one CLI verb (e.g. <c>key create --email ...</c>) on a data directory.</summary>
+    /// <summary>Runs one CLI verb (e.g. <c>key create --email ...</c>) on a data directory, 60 s at most.</summary>
     public static async Task<ClientRun> CliAsync(string dataDirectory, params string[] arguments)
     {
         var start = Start([.. arguments, "--data", dataDirectory]);
@@ -103,7 +103,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"tokenpool {string.Join(' ', arguments)} did not finish in 60 seconds.");
+        }
+
         return new ClientRun(process.ExitCode, await stdout, await stderr, false);
     }
 
