@@ -59,7 +59,7 @@ internal static partial class Pages
 
             var (hops, deep) = await FollowOlderAsync(http, "/console/usage", depth);
             figures.Add(Figure($"Following \"Older requests\" {depth} times (each hop)", hops, $"reached rows {depth * 50 + 1:N0}–{(depth + 1) * 50:N0}"));
-            figures.Add(await TimePageAsync(http, $"Deep page ({depth + 1}th page of 50) by its link", deep, iterations));
+            figures.Add(await TimePageAsync(http, $"Deep page (page {depth + 1}, rows {depth * 50 + 1:N0}–{(depth + 1) * 50:N0}) by its link", deep, iterations));
 
             figures.AddRange(await TimeCsvAsync(http, "/console/usage?handler=csv", csvRuns, server.Id));
             return figures;
