@@ -9,8 +9,12 @@ using TokenPool.Keys;
 
 // Usage-page queries against a store holding a million usage records.
 // dotnet run -c Release --project bench/UsageQueries [-- --records 1000000 --iterations 20]
+// --pages also times the real page end to end (tokenpool serve, Release: build it first with ./tokenpool --help);
+// --no-queries skips the store-level figures; --page-iterations N, --csv-runs N, --depth N, --tokenpool PATH.
 var records = Arg("--records", 1_000_000);
 var iterations = Arg("--iterations", 20);
+var pages = args.Contains("--pages");
+var queriesToo = !args.Contains("--no-queries");
 var data = Directory.CreateTempSubdirectory("tokenpool-bench-usage-").FullName;
 var invariant = CultureInfo.InvariantCulture;
 try
@@ -30,6 +34,27 @@ try
     seeding.Stop();
     var fileMb = new FileInfo(Path.Combine(data, "tokenpool.db")).Length / (1024.0 * 1024.0);
     Console.WriteLine(string.Create(invariant, $"Seeded {records:N0} usage records ({records / 2:N0} for the measured account, 90 days) and their daily rollup in {seeding.Elapsed.TotalSeconds:0.0} s; database {fileMb:0} MB."));
+
+    if (pages)
+    {
+        var dll = TextArg("--tokenpool") ?? Path.Combine(Root(), ".build", "release", "tokenpool.dll");
+        var figures = await TokenPool.Bench.UsageQueries.Pages.MeasureAsync(dll, data, "heavy@example.com", "correct horse battery staple", keys,
+            Arg("--page-iterations", 20), Arg("--csv-runs", 5), Arg("--depth", 20), Console.Out);
+        Console.WriteLine();
+        Console.WriteLine("| Page (HTTP GET, signed in) | median ms | p95 ms | result |");
+        Console.WriteLine("|---|---:|---:|---|");
+        foreach (var (name, median, p95, note) in figures)
+        {
+            Console.WriteLine(string.Create(invariant, $"| {name} | {median:0.00} | {p95:0.00} | {note} |"));
+        }
+
+        Console.WriteLine();
+    }
+
+    if (!queriesToo)
+    {
+        return;
+    }
 
     var queries = store.Get<UsageQueries>();
     var today = DateOnly.FromDateTime(now);
@@ -88,6 +113,25 @@ async Task<(string, double, double, string)> Time<T>(string name, Func<Task<T>> 
 
     samples.Sort();
     return (name, samples[samples.Count / 2], samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(samples.Count * 0.95) - 1)], describe(result));
+}
+
+string? TextArg(string name)
+{
+    var at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+}
+
+static string Root()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "TokenPool.slnx")))
+        {
+            return dir.FullName;
+        }
+    }
+
+    throw new InvalidOperationException("Could not find the repository root (TokenPool.slnx); pass --tokenpool PATH.");
 }
 
 int Arg(string name, int fallback)
