@@ -135,19 +135,28 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         }
     }
 
+    /// <summary>
+    /// Settles a batch in one transaction. Each request's reservation is deleted and its usage record
+    /// inserted one by one (that is what makes settling idempotent), while the money each settlement moves
+    /// is worked out in memory from balances read once per batch, and written as one update per account,
+    /// per key and per daily rollup row. Holding the single writer, nothing else changes those rows meanwhile,
+    /// so this is exactly what settling one request after another would write.
+    /// </summary>
     private void WriteBatch(IReadOnlyList<Settlement> batch)
     {
         var connection = database.Writer;
         using var transaction = connection.BeginTransaction();
+        var totals = new BatchTotals();
         foreach (var settlement in batch)
         {
-            Settle(connection, transaction, settlement);
+            Settle(connection, transaction, settlement, totals);
         }
 
+        WriteTotals(connection, transaction, totals);
         transaction.Commit();
     }
 
-    private void Settle(SqliteConnection connection, SqliteTransaction transaction, Settlement settlement)
+    private void Settle(SqliteConnection connection, SqliteTransaction transaction, Settlement settlement, BatchTotals totals)
     {
         var record = settlement.Record;
         record.ChargedMicros = 0;
@@ -160,34 +169,49 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
                 return;
             }
 
-            var balance = Scalar(connection, transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId));
-            var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, balance, settlement.ReservedMicros, _overdraftMicros);
+            var account = totals.Accounts.TryGetValue(record.AccountId, out var knownAccount)
+                ? knownAccount
+                : new AccountTotals(Scalar(connection, transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
+            var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
+            if (!key.RoomRead)
+            {
+                key = key with
+                {
+                    RoomRead = true,
+                    Room = Command(connection, transaction,
+                        "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
+                        [("$id", record.KeyId)]).ExecuteScalar() as long?,
+                };
+            }
+
+            var reserved = settlement.ReservedMicros;
+            var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
 
             // A key's spend limit bounds its charges the same way the balance bounds the account's.
-            var room = Command(connection, transaction,
-                "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
-                [("$id", record.KeyId)]);
-            if (room.ExecuteScalar() is long keyRoom)
+            if (key.Room is { } keyRoom)
             {
-                charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, settlement.ReservedMicros, _overdraftMicros);
+                charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, reserved, _overdraftMicros);
             }
 
             record.ChargedMicros = charge;
-            Execute(connection, transaction, """
-                UPDATE accounts SET balance_micros = balance_micros + $reserved - $charge,
-                    reserved_micros = reserved_micros - $reserved, charged_micros = charged_micros + $charge
-                WHERE id = $account
-                """, ("$reserved", settlement.ReservedMicros), ("$charge", charge), ("$account", record.AccountId));
-            Execute(connection, transaction, """
-                UPDATE api_keys SET reserved_micros = reserved_micros - $reserved, charged_micros = charged_micros + $charge,
-                    last_used_at = $at
-                WHERE id = $key
-                """, ("$reserved", settlement.ReservedMicros), ("$charge", charge), ("$key", record.KeyId), ("$at", record.CreatedAt));
+            totals.Accounts[record.AccountId] = account with
+            {
+                Balance = account.Balance + reserved - charge,
+                Released = account.Released + reserved,
+                Charged = account.Charged + charge,
+            };
+            totals.Keys[record.KeyId] = key with
+            {
+                Room = key.Room + reserved - charge,
+                Released = key.Released + reserved,
+                Charged = key.Charged + charge,
+                LastUsedAt = Later(key.LastUsedAt, record.CreatedAt),
+            };
         }
         else
         {
-            Execute(connection, transaction, "UPDATE api_keys SET last_used_at = $at WHERE id = $key",
-                ("$key", record.KeyId), ("$at", record.CreatedAt));
+            var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
+            totals.Keys[record.KeyId] = key with { LastUsedAt = Later(key.LastUsedAt, record.CreatedAt) };
         }
 
         Execute(connection, transaction, """
@@ -212,23 +236,54 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
         if (settlement.HasReservation && record.Model.Length > 0)
         {
+            var day = new DailyKey(DateOnly.FromDateTime(record.CreatedAt), record.AccountId, record.KeyId, record.Model);
+            var sums = totals.Daily.TryGetValue(day, out var known) ? known : default;
+            totals.Daily[day] = new DailySums(sums.Requests + 1, sums.Input + record.InputTokens, sums.Cached + record.CachedInputTokens,
+                sums.Output + record.OutputTokens, sums.Reasoning + record.ReasoningTokens, sums.Charged + record.ChargedMicros);
+        }
+    }
+
+    private void WriteTotals(SqliteConnection connection, SqliteTransaction transaction, BatchTotals totals)
+    {
+        foreach (var (accountId, account) in totals.Accounts)
+        {
+            Execute(connection, transaction, """
+                UPDATE accounts SET balance_micros = balance_micros + $released - $charged,
+                    reserved_micros = reserved_micros - $released, charged_micros = charged_micros + $charged
+                WHERE id = $account
+                """, ("$released", account.Released), ("$charged", account.Charged), ("$account", accountId));
+        }
+
+        foreach (var (keyId, key) in totals.Keys)
+        {
+            Execute(connection, transaction, """
+                UPDATE api_keys SET reserved_micros = reserved_micros - $released, charged_micros = charged_micros + $charged,
+                    last_used_at = $at
+                WHERE id = $key
+                """, ("$released", key.Released), ("$charged", key.Charged), ("$key", keyId), ("$at", key.LastUsedAt));
+        }
+
+        foreach (var (day, sums) in totals.Daily)
+        {
             Execute(connection, transaction, """
                 INSERT INTO usage_daily (day, account_id, key_id, model, requests, input_tokens, cached_input_tokens,
                     output_tokens, reasoning_tokens, charged_micros)
-                VALUES ($day, $account, $key, $model, 1, $input, $cached, $output, $reasoning, $charged)
+                VALUES ($day, $account, $key, $model, $requests, $input, $cached, $output, $reasoning, $charged)
                 ON CONFLICT (account_id, day, key_id, model) DO UPDATE SET
-                    requests = requests + 1,
+                    requests = requests + excluded.requests,
                     input_tokens = input_tokens + excluded.input_tokens,
                     cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
                     output_tokens = output_tokens + excluded.output_tokens,
                     reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
                     charged_micros = charged_micros + excluded.charged_micros
                 """,
-                ("$day", DateOnly.FromDateTime(record.CreatedAt)), ("$account", record.AccountId), ("$key", record.KeyId),
-                ("$model", record.Model), ("$input", record.InputTokens), ("$cached", record.CachedInputTokens),
-                ("$output", record.OutputTokens), ("$reasoning", record.ReasoningTokens), ("$charged", record.ChargedMicros));
+                ("$day", day.Day), ("$account", day.AccountId), ("$key", day.KeyId), ("$model", day.Model),
+                ("$requests", sums.Requests), ("$input", sums.Input), ("$cached", sums.Cached), ("$output", sums.Output),
+                ("$reasoning", sums.Reasoning), ("$charged", sums.Charged));
         }
     }
+
+    private static DateTime? Later(DateTime? known, DateTime at) => known is { } value && value > at ? value : at;
 
     private int Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(connection, transaction, sql, parameters).ExecuteNonQuery();
@@ -274,4 +329,43 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Request {RequestId} was already settled; nothing charged again")]
     private static partial void LogAlreadySettled(ILogger logger, string requestId);
+}
+
+/// <summary>What one settlement batch moves on an account: its balance as the batch goes, and the sums to write.</summary>
+internal sealed record AccountTotals(long Balance)
+{
+    public long Released { get; init; }
+
+    public long Charged { get; init; }
+}
+
+/// <summary>
+/// What one settlement batch moves on a key: the room left under its spend limit (null: no limit; read from
+/// the store by the batch's first settlement that needs it), and the sums to write.
+/// </summary>
+internal sealed record KeyTotals
+{
+    public bool RoomRead { get; init; }
+
+    public long? Room { get; init; }
+
+    public long Released { get; init; }
+
+    public long Charged { get; init; }
+
+    public DateTime? LastUsedAt { get; init; }
+}
+
+internal readonly record struct DailyKey(DateOnly Day, long AccountId, long KeyId, string Model);
+
+internal readonly record struct DailySums(long Requests, long Input, long Cached, long Output, long Reasoning, long Charged);
+
+/// <summary>The per-account, per-key and per-day sums of one settlement batch.</summary>
+internal sealed class BatchTotals
+{
+    public Dictionary<long, AccountTotals> Accounts { get; } = [];
+
+    public Dictionary<long, KeyTotals> Keys { get; } = [];
+
+    public Dictionary<DailyKey, DailySums> Daily { get; } = [];
 }

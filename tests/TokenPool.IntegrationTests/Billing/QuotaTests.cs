@@ -218,4 +218,60 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Single(await RecordsAsync(_gateway, account.Id));
         await _gateway.AssertMoneyInvariantAsync();
     }
+
+    [Fact]
+    public async Task OneSettlementBatch_ChargesWhatFitsTheBalance_AsSettlingOneByOneWould()
+    {
+        var (account, key) = await UserWithKeyAsync(_gateway, 1_000_000);
+        var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
+        var ledger = _gateway.Get<QuotaLedger>();
+        var now = DateTime.UtcNow;
+        var batch = new List<Settlement> { new(Record("req_refused", account.Id, identity.KeyId, now, 0), 0, HasReservation: false) };
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync($"req_batch_{i}", identity, 200_000, now, now.AddHours(1), CancellationToken.None));
+            batch.Add(new Settlement(Record($"req_batch_{i}", account.Id, identity.KeyId, now.AddSeconds(i), 400_000), 200_000, HasReservation: true));
+        }
+
+        await _gateway.Get<UsageWriter>().WriteNowAsync(batch, CancellationToken.None);
+
+        // 1.6 dollars of cost against 1 dollar of credit: the first request is charged in full, the rest only what is left.
+        var records = await RecordsAsync(_gateway, account.Id);
+        Assert.Equal([400_000, 200_000, 200_000, 200_000], records.Where(r => r.RequestId.StartsWith("req_batch_", StringComparison.Ordinal)).OrderBy(r => r.RequestId).Select(r => r.ChargedMicros));
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(0, after.BalanceMicros);
+        Assert.Equal(1_000_000, after.ChargedMicros);
+        Assert.Equal(0, after.ReservedMicros);
+        Assert.Equal(now.AddSeconds(3), (await KeyRowAsync(_gateway, account.Id)).LastUsedAt!.Value, TimeSpan.FromMilliseconds(1));
+        await _gateway.AssertMoneyInvariantAsync();
+    }
+
+    [Fact]
+    public async Task OneSettlementBatch_KeepsAKeyWithinItsSpendLimit_AfterASettlementWithoutReservation()
+    {
+        var (account, key) = await UserWithKeyAsync(_gateway, 10_000_000, new NewKeySettings("limited", SpendLimitMicros: 500_000));
+        var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
+        var ledger = _gateway.Get<QuotaLedger>();
+        var now = DateTime.UtcNow;
+        var batch = new List<Settlement> { new(Record("req_refused_first", account.Id, identity.KeyId, now, 0), 0, HasReservation: false) };
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync($"req_limited_{i}", identity, 200_000, now, now.AddHours(1), CancellationToken.None));
+            batch.Add(new Settlement(Record($"req_limited_{i}", account.Id, identity.KeyId, now, 400_000), 200_000, HasReservation: true));
+        }
+
+        await _gateway.Get<UsageWriter>().WriteNowAsync(batch, CancellationToken.None);
+
+        var keyRow = await KeyRowAsync(_gateway, account.Id);
+        Assert.Equal(500_000, keyRow.ChargedMicros);
+        Assert.Equal(0, keyRow.ReservedMicros);
+        Assert.Equal(10_000_000 - 500_000, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
+        await _gateway.AssertMoneyInvariantAsync();
+    }
+
+    private static UsageRecord Record(string requestId, long accountId, long keyId, DateTime at, long costMicros) => new()
+    {
+        RequestId = requestId, CreatedAt = at, AccountId = accountId, KeyId = keyId, Model = "gpt-5.5",
+        Endpoint = "responses", Status = 200, Outcome = "completed", InputTokens = 1000, OutputTokens = 100, CostMicros = costMicros,
+    };
 }
