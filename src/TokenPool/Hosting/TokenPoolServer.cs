@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.HttpOverrides;
 using TokenPool.Accounts;
 using TokenPool.Billing;
 using TokenPool.Data;
@@ -49,6 +50,7 @@ internal static class TokenPoolServer
         settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseForwardedHeaders();
         app.UseTokenPoolErrors();
         app.UseMiddleware<HostRouting>();
         app.MapHealth();
@@ -92,6 +94,19 @@ internal static class TokenPoolServer
     private static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<HostsOptions>().Bind(configuration.GetSection(HostsOptions.Section));
+        var proxies = configuration.GetSection(ProxyOptions.Section).Get<ProxyOptions>() ?? new ProxyOptions();
+        var addresses = proxies.KnownProxies.Select(address => System.Net.IPAddress.TryParse(address, out var parsed)
+            ? parsed
+            : throw new InvalidOperationException($"Proxy:KnownProxies: \"{address}\" is not an IP address.")).ToList();
+        var networks = proxies.KnownNetworks.Select(network => System.Net.IPNetwork.TryParse(network, out var parsed)
+            ? parsed
+            : throw new InvalidOperationException($"Proxy:KnownNetworks: \"{network}\" is not a network in CIDR notation (e.g. 10.0.0.0/8).")).ToList();
+        services.Configure<ForwardedHeadersOptions>(forwarded =>
+        {
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            addresses.ForEach(forwarded.KnownProxies.Add);
+            networks.ForEach(forwarded.KnownIPNetworks.Add);
+        });
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<BuiltInSimulator>();
         services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());

@@ -69,6 +69,44 @@ public sealed class AccountConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BehindATrustedProxy_ThrottlingCountsTheForwardedClientAddress()
+    {
+        await _gateway.CreateUserAsync(email: "ivan@example.com");
+
+        // The gateway's tests connect from loopback, which is where a local TLS terminator sits: a trusted proxy.
+        var attacker = await _browser.NewPageAsync();
+        await attacker.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "203.0.113.7" });
+        for (var i = 0; i < 6; i++)
+        {
+            await ConsoleBrowser.SignInAsync(attacker, $"guess{i}@example.com", "password123456");
+            await Expect(attacker.GetByTestId("error")).ToBeVisibleAsync();
+        }
+
+        await ConsoleBrowser.SignInAsync(attacker, "ivan@example.com");
+        await Expect(attacker.GetByTestId("error")).ToContainTextAsync("Too many wrong passwords");
+
+        // Another client behind the same proxy is not paused by the first one's guesses.
+        var neighbour = await _browser.NewPageAsync();
+        await neighbour.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "198.51.100.20" });
+        await ConsoleBrowser.SignInAsync(neighbour, "ivan@example.com");
+        await Expect(neighbour).ToHaveURLAsync(new Regex("/console/api-keys$"));
+    }
+
+    [Fact]
+    public async Task BehindATlsTerminatingProxy_ConsoleCookiesAreSecure()
+    {
+        using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = _gateway.Address };
+        using var plain = await client.GetAsync("console/sign-in");
+        Assert.DoesNotContain("secure", plain.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "console/sign-in");
+        request.Headers.Add("X-Forwarded-Proto", "https");
+        using var proxied = await client.SendAsync(request);
+        var cookie = Assert.Single(proxied.Headers.GetValues("Set-Cookie"), c => c.StartsWith("tokenpool_antiforgery=", StringComparison.Ordinal));
+        Assert.Contains("secure", cookie, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task PasswordChange_SignsOutOtherSessions_KeepsThisOne_AndTheNewPasswordWorks()
     {
         await _gateway.CreateUserAsync(email: "heidi@example.com");
