@@ -52,6 +52,52 @@ public sealed class OpenAiSdkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ResponsesStreaming_WithTheOfficialSdk_CompletesAToolCallRoundTrip()
+    {
+        var responses = _client.GetResponsesClient();
+        var shell = ResponseTool.CreateFunctionTool("shell", BinaryData.FromString("""{"type":"object","properties":{"command":{"type":"string"}}}"""), strictModeEnabled: false, "Runs a command");
+        var question = ResponseItem.CreateUserMessageItem("Run `ls -la` and tell me what is there.");
+        var first = new CreateResponseOptions { Model = "gpt-5.5", StoredOutputEnabled = false, StreamingEnabled = true, Tools = { shell } };
+        first.InputItems.Add(question);
+
+        FunctionCallResponseItem? call = null;
+        await foreach (var update in await responses.CreateResponseStreamingAsync(first))
+        {
+            if (update is StreamingResponseOutputItemDoneUpdate { Item: FunctionCallResponseItem done })
+            {
+                call = done;
+            }
+        }
+
+        Assert.NotNull(call);
+        Assert.Equal("shell", call.FunctionName);
+        Assert.Contains("ls -la", call.FunctionArguments.ToString(), StringComparison.Ordinal);
+
+        // The client runs the command and sends its output back with the call, as Codex does.
+        var second = new CreateResponseOptions { Model = "gpt-5.5", StoredOutputEnabled = false, StreamingEnabled = true, Tools = { shell } };
+        second.InputItems.Add(question);
+        second.InputItems.Add(call);
+        second.InputItems.Add(ResponseItem.CreateFunctionCallOutputItem(call.CallId, "total 0\nREADME.md"));
+        var answer = new StringBuilder();
+        var completed = false;
+        await foreach (var update in await responses.CreateResponseStreamingAsync(second))
+        {
+            if (update is StreamingResponseOutputTextDeltaUpdate delta)
+            {
+                answer.Append(delta.Delta);
+            }
+
+            completed |= update is StreamingResponseCompletedUpdate;
+        }
+
+        Assert.True(completed);
+        Assert.Contains("README.md", answer.ToString(), StringComparison.Ordinal);
+        var forwarded = _gateway.Upstreams[0].Requests.Last().Body;
+        Assert.Contains("\"function_call_output\"", forwarded, StringComparison.Ordinal);
+        Assert.Contains(call.CallId, forwarded, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ChatCompletionsStreaming_WithTheOfficialSdk_DeliversTextToolCallsAndUsage()
     {
         var chat = _client.GetChatClient("gpt-5.5");
