@@ -127,6 +127,18 @@ public sealed class ErrorContractTests : IAsyncLifetime
 
         var error = await Api.AssertErrorAsync(response, HttpStatusCode.BadGateway, null);
         Assert.Equal("server_error", error.GetProperty("type").GetString());
+
+        // The same request straight to the upstream: the client got the upstream's own error, unchanged.
+        using var direct = new HttpClient();
+        using var upstreamRequest = new HttpRequestMessage(HttpMethod.Post, _gateway.Upstreams[0].BaseUrl + "/chat/completions") { Content = Api.Chat() };
+        upstreamRequest.Headers.Add("x-sim", "status=502");
+        upstreamRequest.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _gateway.UpstreamKeys[0]);
+        using var upstream = await direct.SendAsync(upstreamRequest);
+        using var upstreamBody = JsonDocument.Parse(await upstream.Content.ReadAsStringAsync());
+        var upstreamError = upstreamBody.RootElement.GetProperty("error");
+        Assert.Equal(HttpStatusCode.BadGateway, upstream.StatusCode);
+        Assert.Equal(upstreamError.GetProperty("message").GetString(), error.GetProperty("message").GetString());
+        Assert.Equal(upstreamError.GetProperty("code").ToString(), error.GetProperty("code").ToString());
     }
 
     [Fact]
