@@ -74,7 +74,12 @@ public sealed class AdminConsoleTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(carolKey));
         await row.GetByTestId("toggle-disabled").ClickAsync();
         await Expect(page.GetByTestId("notice")).ToContainTextAsync("disabled");
-        Assert.NotEqual(HttpStatusCode.OK, await StatusWithKeyAsync(carolKey));
+        using (var client = _gateway.ClientWithKey(carolKey))
+        using (var refused = await client.PostAsync("v1/responses", new StringContent("""{"model":"gpt-5.5","input":"hi"}""", Encoding.UTF8, "application/json")))
+        {
+            await Api.AssertErrorAsync(refused, HttpStatusCode.Forbidden, "account_disabled", "account that owns this API key is disabled");
+        }
+
         await carolPage.GotoAsync("/console/api-keys");
         await Expect(carolPage).ToHaveURLAsync(new Regex("/console/sign-in"));
         await row.GetByTestId("toggle-disabled").ClickAsync();
