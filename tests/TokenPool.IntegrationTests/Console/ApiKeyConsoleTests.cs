@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
 using TokenPool.Docs;
 using TokenPool.IntegrationTests.Infrastructure;
@@ -144,6 +145,63 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
         await Expect(page.GetByTestId("notice")).ToContainTextAsync("deleted");
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithKeyAsync(rotated));
         await ConsoleBrowser.ScreenshotAsync(page, "api-keys-after-delete");
+    }
+
+    [Fact]
+    public async Task CreateWithExpiryAndSpendLimit_ThenTest_ShowsTheNoQuotaAndExpiredErrorsAClientGets()
+    {
+        var account = await _gateway.CreateUserAsync(0m, "nora@example.com");
+        var page = await _browser.NewPageAsync();
+        await ConsoleBrowser.SignInAsync(page, "nora@example.com");
+        await page.GotoAsync("/console/api-keys");
+        await page.FillAsync("#name", "short-lived");
+        await page.SelectOptionAsync("#expiresInDays", "7");
+        await page.FillAsync("#spendLimitUsd", "1.50");
+        var created = DateTime.UtcNow;
+        await page.ClickAsync("button >> text=Create key");
+        var key = (await page.GetByTestId("key-value").TextContentAsync())!.Trim();
+
+        var row = await KeyRowAsync(account.Id);
+        Assert.Equal(1_500_000, row.SpendLimitMicros);
+        Assert.Equal(created.AddDays(7), row.ExpiresAt!.Value, TimeSpan.FromMinutes(1));
+        await Expect(page.GetByTestId("keys")).ToContainTextAsync(row.ExpiresAt.Value.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture));
+
+        // The account has no credit: Test shows the very error a client gets.
+        await page.GotoAsync($"/console/api-keys/{row.Id}");
+        await Expect(page.Locator("main")).ToContainTextAsync("$0.00 of $1.50 used");
+        await page.GetByTestId("test").ClickAsync();
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync("HTTP 429 insufficient_quota");
+
+        // The amount it needed depends on the request; the rest is word for word what a client reads.
+        var noQuota = await ClientErrorMessageAsync(key);
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync(noQuota[..noQuota.IndexOf(" and this request", StringComparison.Ordinal)]);
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync(noQuota[noQuota.IndexOf("Review usage", StringComparison.Ordinal)..]);
+
+        // Once the key has expired, Test says so, as a client would be told.
+        await using (var db = await _gateway.Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPool.Data.TokenPoolDb>>().CreateDbContextAsync())
+        {
+            var stored = await db.ApiKeys.SingleAsync(k => k.Id == row.Id);
+            stored.ExpiresAt = DateTime.UtcNow.AddMinutes(-5);
+            await db.SaveChangesAsync();
+        }
+
+        await page.GetByTestId("test").ClickAsync();
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync("HTTP 401 invalid_api_key");
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync("expired");
+        await Expect(page.GetByTestId("test-result")).ToContainTextAsync(await ClientErrorMessageAsync(key));
+    }
+
+    private async Task<ApiKey> KeyRowAsync(long accountId)
+    {
+        await using var db = await _gateway.Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPool.Data.TokenPoolDb>>().CreateDbContextAsync();
+        return await db.ApiKeys.SingleAsync(k => k.AccountId == accountId);
+    }
+
+    private async Task<string> ClientErrorMessageAsync(string key)
+    {
+        using var client = _gateway.ClientWithKey(key);
+        using var direct = await client.PostAsync("v1/responses", new StringContent("""{"model":"gpt-5.5","input":"hi"}""", Encoding.UTF8, "application/json"));
+        return JsonDocument.Parse(await direct.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("message").GetString()!;
     }
 
     [Fact]
