@@ -191,6 +191,32 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
         await Expect(page.GetByTestId("test-result")).ToContainTextAsync(await ClientErrorMessageAsync(key));
     }
 
+    [Fact]
+    public async Task Configure_UsesTheDeploymentsApiHost_NotTheAddressTheConsoleWasOpenedOn()
+    {
+        await using var gateway = await TestGateway.StartAsync(o =>
+        {
+            o.Settings["Hosts:ApiHosts:0"] = "api.clawto.test";
+            o.Settings["Hosts:ApiHosts:1"] = "api.tokenpool.test";
+            o.Settings["Hosts:WebHost"] = "tokenpool.test";
+        });
+        await using var browser = await ConsoleBrowser.LaunchAsync(gateway);
+        await gateway.CreateUserAsync(email: "olga@example.com");
+        var page = await browser.NewPageAsync();
+        await ConsoleBrowser.SignInAsync(page, "olga@example.com");
+        var (keyId, key) = await ConsoleBrowser.CreateKeyAsync(page, "laptop");
+
+        await page.GotoAsync($"/console/api-keys/{keyId}");
+        await page.GetByTestId("configure").ClickAsync();
+        await ConfirmPasswordIfAskedAsync(page);
+
+        var setup = new ClientSetup("https://api.clawto.test", key, "gpt-5.5", "gpt-5.4-nano");
+        Assert.Equal(setup.CodexConfigToml().Trim(), (await page.GetByTestId("snippet-codex-config").TextContentAsync())!.Trim());
+        Assert.Contains("base_url = \"https://api.clawto.test/v1\"", setup.CodexConfigToml(), StringComparison.Ordinal);
+        Assert.Equal(setup.OpenCodeJson().Trim(), (await page.GetByTestId("snippet-opencode").TextContentAsync())!.Trim());
+        Assert.DoesNotContain("127.0.0.1", await page.GetByTestId("configure-panel").TextContentAsync() ?? "", StringComparison.Ordinal);
+    }
+
     private async Task<ApiKey> KeyRowAsync(long accountId)
     {
         await using var db = await _gateway.Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPool.Data.TokenPoolDb>>().CreateDbContextAsync();
