@@ -131,6 +131,21 @@ public sealed class CommonMistakesTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task OpenCode_WithNoQuota_IsToldThereIsNoQuotaAndWhereToAddIt()
+    {
+        var gateway = await StartAsync();
+        var key = await gateway.CreateKeyAsync(creditUsd: 0m);
+        var setup = new ClientSetup(Address(gateway), key, "gpt-5.5", "gpt-5.4-nano");
+
+        var run = await OpenCodeTests.OpenCodeRunAsync(_home, setup.OpenCodeJson(), "Say hello");
+
+        Assert.False(run.TimedOut, run.ToString());
+        Assert.Contains("no available quota", Shown(run), StringComparison.Ordinal);
+        Assert.Contains("/console/usage", Shown(run), StringComparison.Ordinal);
+        Assert.Empty(gateway.Upstreams[0].Requests);
+    }
+
+    [Fact]
     public async Task OpenCode_WithAMistypedKey_ShowsTheLooksIncompleteMessage()
     {
         var gateway = await StartAsync();
