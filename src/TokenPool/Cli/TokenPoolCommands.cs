@@ -209,6 +209,9 @@ internal static class TokenPoolCommands
                 ["output_tokens"] = totals?.Output ?? 0,
                 ["reasoning_tokens"] = totals?.Reasoning ?? 0,
                 ["active_keys"] = keys,
+                ["requests_per_minute_limit"] = account.RequestsPerMinute,
+                ["tokens_per_minute_limit"] = account.TokensPerMinute,
+                ["concurrent_requests_limit"] = account.MaxConcurrentRequests,
                 ["created_at"] = account.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
             };
             Console.WriteLine(JsonSerializer.Serialize(json));

@@ -163,6 +163,12 @@ public sealed class OperatorCliTests : IAsyncLifetime
 
         var accountLimited = await CliAsync("user", "limits", "--email", Email, "--rpm", "1");
         Assert.Contains("rpm 1, tpm none, concurrency none", accountLimited.Stdout, StringComparison.Ordinal);
+        using (var shownAccount = JsonDocument.Parse((await CliAsync("user", "show", "--email", Email)).Stdout))
+        {
+            Assert.Equal(1, shownAccount.RootElement.GetProperty("requests_per_minute_limit").GetInt32());
+            Assert.Equal(JsonValueKind.Null, shownAccount.RootElement.GetProperty("tokens_per_minute_limit").ValueKind);
+        }
+
         var refused = await RequestUntilAsync(client, HttpStatusCode.TooManyRequests);
         await Api.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "rate_limit_exceeded", "account", "1 requests per minute");
 
