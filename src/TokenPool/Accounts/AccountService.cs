@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using TokenPool.Billing;
 using TokenPool.Data;
+using TokenPool.Keys;
 
 namespace TokenPool.Accounts;
 
@@ -218,6 +219,38 @@ internal sealed class AccountService(
             ActorAccountId = actorAccountId,
             Kind = AuditKinds.RoleChanged,
             Detail = role.ToString().ToLowerInvariant(),
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        });
+        ChangeFeed.Record(db, ChangeKinds.Account, accountId);
+        await db.SaveChangesAsync(cancellationToken);
+        changes.Poke();
+    }
+
+    /// <summary>
+    /// Sets the account's requests-per-minute, tokens-per-minute and concurrent-request limits, shared by all
+    /// its keys (null: no limit); every instance applies them to the account's next request.
+    /// </summary>
+    public async Task SetLimitsAsync(long accountId, RequestLimits limits, long? actorAccountId, CancellationToken cancellationToken)
+    {
+        RequestLimits.Validate(limits);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var updated = await db.Accounts.Where(a => a.Id == accountId)
+            .ExecuteUpdateAsync(
+                s => s.SetProperty(a => a.RequestsPerMinute, limits.RequestsPerMinute)
+                    .SetProperty(a => a.TokensPerMinute, limits.TokensPerMinute)
+                    .SetProperty(a => a.MaxConcurrentRequests, limits.MaxConcurrentRequests),
+                cancellationToken);
+        if (updated == 0)
+        {
+            throw new AccountActionException("No such account.");
+        }
+
+        db.AuditEvents.Add(new AuditEvent
+        {
+            AccountId = accountId,
+            ActorAccountId = actorAccountId,
+            Kind = AuditKinds.AccountLimitsChanged,
+            Detail = limits.Describe(),
             CreatedAt = time.GetUtcNow().UtcDateTime,
         });
         ChangeFeed.Record(db, ChangeKinds.Account, accountId);

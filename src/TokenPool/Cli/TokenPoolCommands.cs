@@ -209,6 +209,9 @@ internal static class TokenPoolCommands
                 ["output_tokens"] = totals?.Output ?? 0,
                 ["reasoning_tokens"] = totals?.Reasoning ?? 0,
                 ["active_keys"] = keys,
+                ["requests_per_minute_limit"] = account.RequestsPerMinute,
+                ["tokens_per_minute_limit"] = account.TokensPerMinute,
+                ["concurrent_requests_limit"] = account.MaxConcurrentRequests,
                 ["created_at"] = account.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
             };
             Console.WriteLine(JsonSerializer.Serialize(json));
@@ -225,9 +228,27 @@ internal static class TokenPoolCommands
             Console.WriteLine($"{account.Email}: balance now {Money.Format(balance)}.");
         }));
 
+        var limitsEmail = new Option<string>("--email") { Description = "The account's email", Required = true };
+        var accountLimits = LimitOptions.Create();
+        var limits = new Command("limits", "Show or change an account's request limits, shared by all its keys; a running server applies them to the next request") { limitsEmail };
+        accountLimits.AddTo(limits);
+        limits.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
+        {
+            var account = await FindAccountAsync(store, parse.GetValue(limitsEmail)!, cancellationToken);
+            var current = new RequestLimits(account.RequestsPerMinute, account.TokensPerMinute, account.MaxConcurrentRequests);
+            var wanted = accountLimits.Apply(parse, current);
+            if (wanted != current)
+            {
+                await store.Get<AccountService>().SetLimitsAsync(account.Id, wanted, null, cancellationToken);
+            }
+
+            Console.WriteLine($"{account.Email} limits: {wanted.Describe()}.");
+        }));
+
         user.Subcommands.Add(add);
         user.Subcommands.Add(show);
         user.Subcommands.Add(grant);
+        user.Subcommands.Add(limits);
         return user;
     }
 
@@ -239,7 +260,9 @@ internal static class TokenPoolCommands
         var models = new Option<string?>("--models") { Description = "Comma-separated models the key may use (default: all)" };
         var expires = new Option<int?>("--expires-in-days") { Description = "Days until the key stops working" };
         var spendLimit = new Option<decimal?>("--spend-limit") { Description = "Most the key may ever spend, in US dollars" };
+        var createLimits = LimitOptions.Create();
         var create = new Command("create", "Create a key and print it (alone, on stdout)") { email, name, models, expires, spendLimit };
+        createLimits.AddTo(create);
         create.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
         {
             var account = await FindAccountAsync(store, parse.GetValue(email)!, cancellationToken);
@@ -247,7 +270,8 @@ internal static class TokenPoolCommands
                 parse.GetValue(name)!,
                 parse.GetValue(expires) is { } days ? DateTime.UtcNow.AddDays(days) : null,
                 UpstreamPool.SplitList(parse.GetValue(models)).ToList() is { Count: > 0 } list ? list : null,
-                parse.GetValue(spendLimit) is { } limit ? Money.FromDollars(limit) : null);
+                parse.GetValue(spendLimit) is { } limit ? Money.FromDollars(limit) : null,
+                createLimits.Apply(parse, RequestLimits.None));
             var created = await store.Get<ApiKeyService>().CreateAsync(account.Id, settings, "cli", cancellationToken);
             Console.WriteLine(created.Key);
         }));
@@ -258,10 +282,10 @@ internal static class TokenPoolCommands
         {
             var account = await FindAccountAsync(store, parse.GetValue(listEmail)!, cancellationToken);
             var keys = await store.Get<ApiKeyService>().ListAsync(account.Id, cancellationToken);
-            Console.WriteLine($"{"ID",-5} {"NAME",-16} {"KEY",-22} {"CREATED",-17} {"LAST USED",-17} {"EXPIRES",-17} STATUS");
+            Console.WriteLine($"{"ID",-5} {"NAME",-16} {"KEY",-22} {"CREATED",-17} {"LAST USED",-17} {"EXPIRES",-17} {"STATUS",-8} LIMITS");
             foreach (var k in keys)
             {
-                Console.WriteLine($"{k.Id,-5} {k.Name,-16} {ApiKeyFormat.Mask(k.DisplayPrefix, k.Last4),-22} {When(k.CreatedAt),-17} {When(k.LastUsedAt),-17} {When(k.ExpiresAt),-17} {KeyStatus(k)}");
+                Console.WriteLine($"{k.Id,-5} {k.Name,-16} {ApiKeyFormat.Mask(k.DisplayPrefix, k.Last4),-22} {When(k.CreatedAt),-17} {When(k.LastUsedAt),-17} {When(k.ExpiresAt),-17} {KeyStatus(k),-8} {KeyLimits(k).Describe()}");
             }
         }));
 
@@ -279,9 +303,31 @@ internal static class TokenPoolCommands
             Console.WriteLine($"Deleted key {parse.GetValue(id)}.");
         }));
 
+        var limitsEmail = new Option<string>("--email") { Description = "The owner's email", Required = true };
+        var limitsId = new Option<long>("--id") { Description = "The key's id (from key list)", Required = true };
+        var keyLimits = LimitOptions.Create();
+        var limits = new Command("limits", "Show or change a key's request limits; a running server applies them to the key's next request") { limitsEmail, limitsId };
+        keyLimits.AddTo(limits);
+        limits.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
+        {
+            var account = await FindAccountAsync(store, parse.GetValue(limitsEmail)!, cancellationToken);
+            var keys = store.Get<ApiKeyService>();
+            var found = await keys.FindAsync(account.Id, parse.GetValue(limitsId), cancellationToken)
+                ?? throw new CliException($"{account.Email} has no key with id {parse.GetValue(limitsId)}. See `tokenpool key list --email {account.Email}`.");
+            var current = KeyLimits(found);
+            var wanted = keyLimits.Apply(parse, current);
+            if (wanted != current && !await keys.SetLimitsAsync(account.Id, found.Id, wanted, "cli", cancellationToken))
+            {
+                throw new CliException($"{account.Email} has no key with id {found.Id}.");
+            }
+
+            Console.WriteLine($"Key {found.Id} ({found.Name}) limits: {wanted.Describe()}.");
+        }));
+
         key.Subcommands.Add(create);
         key.Subcommands.Add(list);
         key.Subcommands.Add(delete);
+        key.Subcommands.Add(limits);
         return key;
     }
 
@@ -366,5 +412,46 @@ internal static class TokenPoolCommands
     private static string KeyStatus(ApiKey key) =>
         key.Status == ApiKeyStatus.Disabled ? "disabled" : key.ExpiresAt is { } expires && expires <= DateTime.UtcNow ? "expired" : "active";
 
+    private static RequestLimits KeyLimits(ApiKey key) => new(key.RequestsPerMinute, key.TokensPerMinute, key.MaxConcurrentRequests);
+
     private sealed class CliException(string message) : Exception(message);
+
+    /// <summary><c>--rpm</c>, <c>--tpm</c> and <c>--concurrency</c>: a whole number sets a limit, <c>none</c> removes it, leaving one out keeps it.</summary>
+    private sealed record LimitOptions(Option<string?> Rpm, Option<string?> Tpm, Option<string?> Concurrency)
+    {
+        public static LimitOptions Create() => new(
+            new Option<string?>("--rpm") { Description = "Most requests per minute (none: no limit)" },
+            new Option<string?>("--tpm") { Description = "Most tokens per minute, input and output (none: no limit)" },
+            new Option<string?>("--concurrency") { Description = "Most requests in flight at once (none: no limit)" });
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(Rpm);
+            command.Options.Add(Tpm);
+            command.Options.Add(Concurrency);
+        }
+
+        public RequestLimits Apply(ParseResult parse, RequestLimits current) => new(
+            Parse(parse, Rpm, current.RequestsPerMinute),
+            Parse(parse, Tpm, current.TokensPerMinute),
+            Parse(parse, Concurrency, current.MaxConcurrentRequests));
+
+        private static int? Parse(ParseResult parse, Option<string?> option, int? current)
+        {
+            var text = parse.GetValue(option);
+            if (text is null)
+            {
+                return current;
+            }
+
+            if (string.Equals(text.Trim(), "none", StringComparison.OrdinalIgnoreCase))
+            {
+                return null;
+            }
+
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+                ? value
+                : throw new CliException($"{option.Name} must be a whole number of at least 1, or none for no limit (got \"{text}\").");
+        }
+    }
 }

@@ -124,6 +124,33 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         return true;
     }
 
+    /// <summary>
+    /// Sets the key's requests-per-minute, tokens-per-minute and concurrent-request limits (null: no limit);
+    /// every instance applies them to the key's next request. False when the owner has no such key.
+    /// </summary>
+    public async Task<bool> SetLimitsAsync(long accountId, long keyId, RequestLimits limits, string? clientAddress, CancellationToken cancellationToken)
+    {
+        RequestLimits.Validate(limits);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var updated = await db.ApiKeys
+            .Where(k => k.Id == keyId && k.AccountId == accountId && k.DeletedAt == null)
+            .ExecuteUpdateAsync(
+                s => s.SetProperty(k => k.RequestsPerMinute, limits.RequestsPerMinute)
+                    .SetProperty(k => k.TokensPerMinute, limits.TokensPerMinute)
+                    .SetProperty(k => k.MaxConcurrentRequests, limits.MaxConcurrentRequests),
+                cancellationToken);
+        if (updated == 0)
+        {
+            return false;
+        }
+
+        db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyLimitsChanged, keyId, clientAddress, limits.Describe()));
+        ChangeFeed.Record(db, ChangeKinds.Key, keyId);
+        await db.SaveChangesAsync(cancellationToken);
+        changes.Poke();
+        return true;
+    }
+
     /// <summary>Deletes the key and creates a new one with the same name and settings, in one step.</summary>
     public async Task<CreatedKey?> RotateAsync(long accountId, long keyId, string? clientAddress, CancellationToken cancellationToken)
     {
@@ -168,8 +195,9 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
 
     private (ApiKey Row, string Key) NewRow(long accountId, string name, NewKeySettings settings)
     {
-        var key = ApiKeyFormat.Generate();
         var limits = settings.Limits ?? RequestLimits.None;
+        RequestLimits.Validate(limits);
+        var key = ApiKeyFormat.Generate();
         var models = settings.AllowedModels is { Count: > 0 } list
             ? string.Join(',', list.Select(m => m.Trim()).Where(m => m.Length > 0).Distinct(StringComparer.Ordinal))
             : null;

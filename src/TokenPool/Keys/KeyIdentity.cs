@@ -33,6 +33,21 @@ internal sealed record RequestLimits(int? RequestsPerMinute, int? TokensPerMinut
     public static readonly RequestLimits None = new(null, null, null);
 
     public bool IsEmpty => RequestsPerMinute is null && TokensPerMinute is null && MaxConcurrentRequests is null;
+
+    /// <summary>Throws when a limit is set to zero or less (a limit that would refuse every request).</summary>
+    public static void Validate(RequestLimits limits)
+    {
+        if (limits.RequestsPerMinute <= 0 || limits.TokensPerMinute <= 0 || limits.MaxConcurrentRequests <= 0)
+        {
+            throw new ArgumentException("A requests-per-minute, tokens-per-minute or concurrency limit must be a whole number of at least 1, or none for no limit.");
+        }
+    }
+
+    /// <summary>The limits in one line, e.g. "rpm 60, tpm none, concurrency 4".</summary>
+    public string Describe() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"rpm {Show(RequestsPerMinute)}, tpm {Show(TokensPerMinute)}, concurrency {Show(MaxConcurrentRequests)}");
+
+    private static string Show(int? limit) => limit is { } value ? value.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none";
 }
 
 internal enum KeyRefusal

@@ -312,6 +312,34 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KeySettings_RequestsPerMinute_RefusesTheNextRequestOverTheLimit_AndCanBeRemovedAgain()
+    {
+        var page = await _browser.NewPageAsync();
+        await ConsoleBrowser.SignUpAsync(page, "limits-owner@example.com");
+        var (keyId, key) = await ConsoleBrowser.CreateKeyAsync(page, "limited");
+        await page.GotoAsync($"/console/api-keys/{keyId}");
+        await Expect(page.GetByTestId("request-limits")).ToHaveTextAsync("none");
+
+        await page.ClickAsync("[data-testid=settings] summary");
+        await page.FillAsync("#settings-rpm", "1");
+        await page.FillAsync("#settings-concurrency", "3");
+        await page.GetByTestId("save-settings").ClickAsync();
+        await Expect(page.GetByTestId("notice")).ToContainTextAsync("Saved");
+        await Expect(page.GetByTestId("request-limits")).ToHaveTextAsync("1 requests per minute, 3 at once");
+        await Expect(page.Locator("#settings-rpm")).ToHaveValueAsync("1");
+
+        Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(key));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await StatusWithKeyAsync(key));
+
+        await page.ClickAsync("[data-testid=settings] summary");
+        await page.FillAsync("#settings-rpm", "");
+        await page.GetByTestId("save-settings").ClickAsync();
+        await Expect(page.GetByTestId("request-limits")).ToHaveTextAsync("3 at once");
+        Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(key));
+        await Expect(page.GetByTestId("key-audit")).ToContainTextAsync("Key request limits changed");
+    }
+
+    [Fact]
     public async Task KeyPages_FitAPhoneScreen_WithoutSidewaysScrolling()
     {
         var page = await _browser.NewPageAsync();

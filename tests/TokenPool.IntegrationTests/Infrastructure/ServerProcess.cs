@@ -96,9 +96,24 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Runs one CLI verb (e.g. <c>key create --email ...</c>) on a data directory, 60 s at most.</summary>
-    public static async Task<ClientRun> CliAsync(string dataDirectory, params string[] arguments)
+    public static Task<ClientRun> CliAsync(string dataDirectory, params string[] arguments) =>
+        RunAsync(Start([.. arguments, "--data", dataDirectory]), arguments);
+
+    /// <summary>Runs one CLI verb with these environment variables (e.g. <c>TOKENPOOL_DATA</c>) and no <c>--data</c>.</summary>
+    public static Task<ClientRun> CliWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        RunAsync(Start(arguments, environment), arguments);
+
+    /// <summary>Starts the program with these arguments without waiting for it; the caller kills it.</summary>
+    public static Process Launch(params string[] arguments)
     {
-        var start = Start([.. arguments, "--data", dataDirectory]);
+        var process = Process.Start(Start(arguments)) ?? throw new InvalidOperationException("Could not start tokenpool.");
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task<ClientRun> RunAsync(ProcessStartInfo start, string[] arguments)
+    {
         using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start tokenpool.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -157,7 +172,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static ProcessStartInfo Start(IEnumerable<string> arguments)
+    private static ProcessStartInfo Start(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -174,6 +189,11 @@ internal sealed class ServerProcess : IAsyncDisposable
 
         start.Environment.Remove("TOKENPOOL_DATA");
         start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         return start;
     }
 

@@ -113,7 +113,16 @@ internal sealed class ApiKeyModel(
         return await ReloadAsync(id, cancellationToken);
     }
 
-    public async Task<IActionResult> OnPostSettingsAsync(long id, string? name, string? expires, decimal? spendLimitUsd, string[]? models, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnPostSettingsAsync(
+        long id,
+        string? name,
+        string? expires,
+        decimal? spendLimitUsd,
+        string[]? models,
+        int? requestsPerMinute,
+        int? tokensPerMinute,
+        int? maxConcurrentRequests,
+        CancellationToken cancellationToken)
     {
         if (!await LoadAsync(id, cancellationToken))
         {
@@ -130,11 +139,17 @@ internal sealed class ApiKeyModel(
                 _ => throw new KeyActionException("Choose an expiry between 1 day and 10 years, or never."),
             };
             var settings = ApiKeysModel.Settings(name, expiresAt, spendLimitUsd, models, catalog);
-            Notice = await keys.UpdateAsync(AccountId, id, settings, ClientAddress, cancellationToken)
-                ? "Saved. The next request with this key uses the new settings."
-                : null;
+            var limits = new RequestLimits(requestsPerMinute, tokensPerMinute, maxConcurrentRequests);
+            RequestLimits.Validate(limits);
+            var saved = await keys.UpdateAsync(AccountId, id, settings, ClientAddress, cancellationToken);
+            if (saved && limits != new RequestLimits(Key.RequestsPerMinute, Key.TokensPerMinute, Key.MaxConcurrentRequests))
+            {
+                saved = await keys.SetLimitsAsync(AccountId, id, limits, ClientAddress, cancellationToken);
+            }
+
+            Notice = saved ? "Saved. The next request with this key uses the new settings." : null;
         }
-        catch (KeyActionException error)
+        catch (Exception error) when (error is KeyActionException or ArgumentException)
         {
             Error = error.Message;
         }
@@ -192,6 +207,16 @@ internal sealed class ApiKeyModel(
 
         return false;
     }
+
+    public static string DescribeLimits(ApiKey key) =>
+        new RequestLimits(key.RequestsPerMinute, key.TokensPerMinute, key.MaxConcurrentRequests) is { IsEmpty: false } limits
+            ? string.Join(", ", new[]
+            {
+                limits.RequestsPerMinute is { } rpm ? $"{rpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} requests per minute" : null,
+                limits.TokensPerMinute is { } tpm ? $"{tpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} tokens per minute" : null,
+                limits.MaxConcurrentRequests is { } concurrent ? $"{concurrent.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} at once" : null,
+            }.OfType<string>())
+            : "none";
 
     private async Task<bool> LoadAsync(long id, CancellationToken cancellationToken)
     {
