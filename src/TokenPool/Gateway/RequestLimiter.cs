@@ -65,19 +65,19 @@ internal sealed class RequestLimiter
                 Expire(now);
                 if (limits.MaxConcurrentRequests is { } maxConcurrent && _concurrent >= maxConcurrent)
                 {
-                    return Refuse(GatewayErrors.RateLimited(scope, $"{maxConcurrent} concurrent requests", TimeSpan.FromSeconds(1)), limits, now);
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{maxConcurrent} concurrent {(maxConcurrent == 1 ? "request" : "requests")}", TimeSpan.FromSeconds(1)), limits, now);
                 }
 
                 if (limits.RequestsPerMinute is { } rpm && _requests.Count >= rpm)
                 {
                     var wait = TimeSpan.FromMilliseconds(Math.Max(1, _requests.Peek() + WindowMs - now));
-                    return Refuse(GatewayErrors.RateLimited(scope, $"{rpm} requests per minute", wait), limits, now);
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{rpm} {(rpm == 1 ? "request" : "requests")} per minute", wait), limits, now);
                 }
 
                 if (limits.TokensPerMinute is { } tpm && _tokensInWindow + estimatedTokens > tpm && _tokens.Count > 0)
                 {
                     var wait = TimeSpan.FromMilliseconds(Math.Max(1, _tokens.First!.Value.At + WindowMs - now));
-                    return Refuse(GatewayErrors.RateLimited(scope, $"{tpm} tokens per minute", wait), limits, now);
+                    return Refuse(GatewayErrors.RateLimited(scope, $"{tpm} {(tpm == 1 ? "token" : "tokens")} per minute", wait), limits, now);
                 }
 
                 _concurrent++;

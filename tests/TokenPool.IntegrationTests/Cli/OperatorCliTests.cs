@@ -170,7 +170,7 @@ public sealed class OperatorCliTests : IAsyncLifetime
         }
 
         var refused = await RequestUntilAsync(client, HttpStatusCode.TooManyRequests);
-        await Api.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "rate_limit_exceeded", "account", "1 requests per minute");
+        await Api.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "rate_limit_exceeded", "account", "1 request per minute");
 
         await CliAsync("user", "limits", "--email", Email, "--rpm", "none");
         (await RequestUntilAsync(client, HttpStatusCode.OK)).Dispose();
@@ -179,7 +179,7 @@ public sealed class OperatorCliTests : IAsyncLifetime
         var keyLimited = await CliAsync("key", "limits", "--email", Email, "--id", keyId, "--rpm", "1");
         Assert.Contains("rpm 1, tpm none, concurrency none", keyLimited.Stdout, StringComparison.Ordinal);
         var keyRefused = await RequestUntilAsync(client, HttpStatusCode.TooManyRequests);
-        await Api.AssertErrorAsync(keyRefused, HttpStatusCode.TooManyRequests, "rate_limit_exceeded", "API key", "1 requests per minute");
+        await Api.AssertErrorAsync(keyRefused, HttpStatusCode.TooManyRequests, "rate_limit_exceeded", "API key", "1 request per minute");
 
         await CliAsync("key", "limits", "--email", Email, "--id", keyId, "--rpm", "none");
         (await RequestUntilAsync(client, HttpStatusCode.OK)).Dispose();

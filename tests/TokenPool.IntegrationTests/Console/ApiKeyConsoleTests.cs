@@ -325,7 +325,7 @@ public sealed class ApiKeyConsoleTests : IAsyncLifetime
         await page.FillAsync("#settings-concurrency", "3");
         await page.GetByTestId("save-settings").ClickAsync();
         await Expect(page.GetByTestId("notice")).ToContainTextAsync("Saved");
-        await Expect(page.GetByTestId("request-limits")).ToHaveTextAsync("1 requests per minute, 3 at once");
+        await Expect(page.GetByTestId("request-limits")).ToHaveTextAsync("1 request per minute, 3 at once");
         await Expect(page.Locator("#settings-rpm")).ToHaveValueAsync("1");
 
         Assert.Equal(HttpStatusCode.OK, await StatusWithKeyAsync(key));

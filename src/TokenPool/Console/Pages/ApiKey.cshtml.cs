@@ -212,8 +212,8 @@ internal sealed class ApiKeyModel(
         new RequestLimits(key.RequestsPerMinute, key.TokensPerMinute, key.MaxConcurrentRequests) is { IsEmpty: false } limits
             ? string.Join(", ", new[]
             {
-                limits.RequestsPerMinute is { } rpm ? $"{rpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} requests per minute" : null,
-                limits.TokensPerMinute is { } tpm ? $"{tpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} tokens per minute" : null,
+                limits.RequestsPerMinute is { } rpm ? $"{rpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} {(rpm == 1 ? "request" : "requests")} per minute" : null,
+                limits.TokensPerMinute is { } tpm ? $"{tpm.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} {(tpm == 1 ? "token" : "tokens")} per minute" : null,
                 limits.MaxConcurrentRequests is { } concurrent ? $"{concurrent.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} at once" : null,
             }.OfType<string>())
             : "none";
