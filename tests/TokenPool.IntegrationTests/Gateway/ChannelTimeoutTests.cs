@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using Microsoft.EntityFrameworkCore;
+using TokenPool.Data;
 using TokenPool.IntegrationTests.Infrastructure;
 
 namespace TokenPool.IntegrationTests.Gateway;
@@ -55,5 +57,32 @@ public sealed class ChannelTimeoutTests : IAsyncLifetime
 
         Assert.True(elapsed >= TimeSpan.FromSeconds(1.8) && elapsed < TimeSpan.FromSeconds(6), $"answered after {elapsed}");
         await Api.AssertErrorAsync(response, HttpStatusCode.GatewayTimeout, "upstream_timeout", "within 2 seconds");
+    }
+
+    [Fact]
+    public async Task ChannelWithALongerTotalTimeout_HoldsItsReservationThatLong()
+    {
+        await using var gateway = await TestGateway.StartAsync(o =>
+        {
+            o.Settings["Upstreams:TotalTimeoutSeconds"] = "60";
+            o.ChannelList.Add(new TestChannel { TotalTimeoutSeconds = 7200 });
+        });
+        using var client = gateway.ClientWithKey(await gateway.CreateKeyAsync());
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/responses") { Content = Api.Responses("slow to start") };
+        request.Headers.Add("x-sim", "delay_headers_ms=1500");
+        var sending = client.SendAsync(request);
+
+        DateTime? expires = null;
+        for (var i = 0; i < 100 && expires is null; i++)
+        {
+            await using var db = await gateway.Get<IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync();
+            expires = (await db.Reservations.AsNoTracking().FirstOrDefaultAsync())?.ExpiresAt;
+            await Task.Delay(20);
+        }
+
+        using var response = await sending;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotNull(expires);
+        Assert.True(expires > DateTime.UtcNow.AddSeconds(7000), $"the reservation expires at {expires:O}, before the channel's 2 hour limit");
     }
 }
