@@ -18,4 +18,6 @@ internal static class AuditKinds
     public const string UpstreamKeyEnabled = "channel.key_enabled";
     public const string UpstreamKeyDisabled = "channel.key_disabled";
     public const string UpstreamKeyReset = "channel.key_reset";
+    public const string ModelAdded = "model.added";
+    public const string ModelPriceChanged = "model.price_changed";
 }

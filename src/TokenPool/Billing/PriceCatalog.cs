@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using Microsoft.EntityFrameworkCore;
+using TokenPool.Accounts;
 using TokenPool.Data;
 
 namespace TokenPool.Billing;
@@ -36,7 +37,15 @@ internal sealed class PriceCatalog(IDbContextFactory<TokenPoolDb> dbFactory, Cha
     }
 
     /// <summary>Adds or changes a model's prices; applies to requests that start after the change.</summary>
-    public async Task<ModelPrice> SaveAsync(ModelPrice price, CancellationToken cancellationToken)
+    public Task<ModelPrice> SaveAsync(ModelPrice price, CancellationToken cancellationToken) =>
+        SaveAsync(price, null, null, cancellationToken);
+
+    /// <summary>
+    /// Adds or changes a model's prices; applies to requests that start after the change. A description or
+    /// context window left unset keeps the model's current one. When an admin makes the change, it goes in
+    /// their activity log.
+    /// </summary>
+    public async Task<ModelPrice> SaveAsync(ModelPrice price, long? actorAccountId, string? clientAddress, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(price.Model) || price.Model.Length > 200)
         {
@@ -57,12 +66,32 @@ internal sealed class PriceCatalog(IDbContextFactory<TokenPoolDb> dbFactory, Cha
         }
         else
         {
+            price.Description ??= existing.Description;
+            price.ContextWindow ??= existing.ContextWindow;
+        }
+
+        if (actorAccountId is { } actor)
+        {
+            db.AuditEvents.Add(new AuditEvent
+            {
+                AccountId = actor,
+                ActorAccountId = actor,
+                Kind = existing is null ? AuditKinds.ModelAdded : AuditKinds.ModelPriceChanged,
+                Detail = existing is null ? $"{price.Model}: {Describe(price)}" : $"{price.Model}: {Describe(existing)} -> {Describe(price)}",
+                ClientAddress = clientAddress,
+                CreatedAt = price.UpdatedAt,
+            });
+        }
+
+        if (existing is not null)
+        {
             db.Entry(existing).CurrentValues.SetValues(price);
         }
 
         ChangeFeed.Record(db, ChangeKinds.Price, null);
         await db.SaveChangesAsync(cancellationToken);
         changes.Poke();
+        await LoadAsync(cancellationToken);
         return price;
     }
 
@@ -91,6 +120,9 @@ internal sealed class PriceCatalog(IDbContextFactory<TokenPoolDb> dbFactory, Cha
         ContextWindow = d.ContextWindow,
         UpdatedAt = now,
     });
+
+    private static string Describe(ModelPrice price) =>
+        $"input {Money.Format(price.InputMicrosPerMillion)}, cached {Money.Format(price.CachedInputMicrosPerMillion)}, output {Money.Format(price.OutputMicrosPerMillion)} per million tokens, reserve {price.ReserveOutputTokens} output tokens";
 
     public void OnChanged(IReadOnlyList<ChangeLogEntry> changes)
     {

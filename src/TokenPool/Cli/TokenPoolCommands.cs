@@ -93,7 +93,11 @@ internal static class TokenPoolCommands
         var priority = new Option<int>("--priority") { Description = "Higher is used first" };
         var weight = new Option<int>("--weight") { Description = "Share of traffic among channels of equal priority", DefaultValueFactory = _ => 1 };
         var aliases = new Option<string?>("--aliases") { Description = "Comma-separated client=upstream model names, e.g. gpt-5.5=gpt-5.5-2026-04" };
-        var add = new Command("add", "Add a channel") { name, baseUrl, apiKey, models, wire, priority, weight, aliases };
+        var connectTimeout = new Option<int?>("--connect-timeout") { Description = "Seconds to connect to the upstream (default: the server's Upstreams:ConnectTimeoutSeconds)" };
+        var headersTimeout = new Option<int?>("--headers-timeout") { Description = "Seconds to wait for the upstream's response headers (default: Upstreams:ResponseHeadersTimeoutSeconds)" };
+        var idleTimeout = new Option<int?>("--idle-timeout") { Description = "Seconds a stream may stay silent (default: Upstreams:StreamIdleTimeoutSeconds)" };
+        var totalTimeout = new Option<int?>("--total-timeout") { Description = "Seconds a whole request may take (default: Upstreams:TotalTimeoutSeconds)" };
+        var add = new Command("add", "Add a channel") { name, baseUrl, apiKey, models, wire, priority, weight, aliases, connectTimeout, headersTimeout, idleTimeout, totalTimeout };
         add.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
         {
             var created = await store.Get<ChannelService>().AddAsync(
@@ -104,7 +108,11 @@ internal static class TokenPoolCommands
                     parse.GetValue(wire) == "chat" ? WireApi.Chat : WireApi.Responses,
                     parse.GetValue(priority),
                     parse.GetValue(weight),
-                    parse.GetValue(aliases)),
+                    parse.GetValue(aliases),
+                    parse.GetValue(connectTimeout),
+                    parse.GetValue(headersTimeout),
+                    parse.GetValue(idleTimeout),
+                    parse.GetValue(totalTimeout)),
                 parse.GetValue(apiKey)!,
                 cancellationToken);
             var unpriced = UpstreamPool.SplitList(created.Models).Where(m => store.Get<PriceCatalog>().All.Count > 0 && !store.Get<PriceCatalog>().All.ContainsKey(m)).ToList();

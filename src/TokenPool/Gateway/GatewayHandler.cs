@@ -249,7 +249,13 @@ internal sealed partial class GatewayHandler(
 
         var amount = Pricing.Cost(new TokenUsage(inputEstimate, 0, outputEstimate, 0), price);
         var now = time.GetUtcNow().UtcDateTime;
-        var expires = now + pool.Options.TotalTimeoutSeconds * TimeSpan.FromSeconds(1) + TimeSpan.FromMinutes(_billing.ReservationGraceMinutes);
+        var longest = TimeSpan.FromSeconds(pool.Options.TotalTimeoutSeconds);
+        if (exchange.Route.LongestTotalTimeout > longest)
+        {
+            longest = exchange.Route.LongestTotalTimeout;
+        }
+
+        var expires = now + longest + TimeSpan.FromMinutes(_billing.ReservationGraceMinutes);
         var outcome = await ledger.ReserveAsync(exchange.RequestId, key, amount, now, expires, context.RequestAborted);
         switch (outcome)
         {

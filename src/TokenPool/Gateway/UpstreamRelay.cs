@@ -58,11 +58,15 @@ internal sealed partial class UpstreamRelay(
         var plan = new RoutePlan(exchange.Route, exchange.Api, preferred);
         var hasReasoning = exchange.Api == ClientApiKind.Responses && RequestInspector.HasReasoningItems(exchange.Body.Span);
 
+        var relayStarted = Stopwatch.GetTimestamp();
         using var total = CancellationTokenSource.CreateLinkedTokenSource(exchange.Context.RequestAborted);
-        total.CancelAfter(TimeSpan.FromSeconds(options.TotalTimeoutSeconds));
         AttemptResult? last = null;
         while (plan.Attempts < options.MaxAttempts && plan.Next(Environment.TickCount64) is { } target)
         {
+            // The request may take as long as the channel now serving it allows, counted from its start.
+            var left = target.Channel.TotalTimeout - Stopwatch.GetElapsedTime(relayStarted);
+            total.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+
             // Encrypted reasoning can be read only by the upstream account that wrote it: when the session
             // moves to another key, leave those items out rather than fail the request.
             var dropReasoning = hasReasoning && pinnedKey is not null && pinnedKey != target.KeyId;
@@ -144,7 +148,7 @@ internal sealed partial class UpstreamRelay(
             catch (OperationCanceledException) when (total.IsCancellationRequested)
             {
                 exchange.RecordAttempt(target, "total_timeout");
-                return AttemptResult.Stop(GatewayErrors.UpstreamTimeout(exchange.Model, TimeSpan.FromSeconds(pool.Options.TotalTimeoutSeconds)));
+                return AttemptResult.Stop(GatewayErrors.UpstreamTimeout(exchange.Model, channel.TotalTimeout));
             }
             catch (OperationCanceledException)
             {
@@ -272,7 +276,7 @@ internal sealed partial class UpstreamRelay(
 
                 target.Health.RecordFailure("stream failed before its first byte", Environment.TickCount64);
                 return AttemptResult.Retry(total.IsCancellationRequested
-                    ? GatewayErrors.UpstreamTimeout(exchange.Model, TimeSpan.FromSeconds(pool.Options.TotalTimeoutSeconds))
+                    ? GatewayErrors.UpstreamTimeout(exchange.Model, channel.TotalTimeout)
                     : GatewayErrors.StreamCut());
             }
 
@@ -331,7 +335,7 @@ internal sealed partial class UpstreamRelay(
                     return AttemptResult.Finished;
                 }
 
-                streamError = total.IsCancellationRequested ? GatewayErrors.StreamTotalTimeout(TimeSpan.FromSeconds(pool.Options.TotalTimeoutSeconds))
+                streamError = total.IsCancellationRequested ? GatewayErrors.StreamTotalTimeout(channel.TotalTimeout)
                     : idle.IsCancellationRequested ? GatewayErrors.StreamIdle(channel.StreamIdleTimeout)
                     : GatewayErrors.StreamCut();
             }

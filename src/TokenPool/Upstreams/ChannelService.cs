@@ -213,12 +213,25 @@ internal sealed class ChannelService(IDbContextFactory<TokenPoolDb> dbFactory, K
             throw new ChannelActionException("List at least one model the channel serves, e.g. gpt-5.5.");
         }
 
+        Timeout(settings.ConnectTimeoutSeconds, "connect", 600);
+        Timeout(settings.ResponseHeadersTimeoutSeconds, "response headers", 7200);
+        Timeout(settings.StreamIdleTimeoutSeconds, "stream idle", 7200);
+        Timeout(settings.TotalTimeoutSeconds, "total", 86400);
+
         foreach (var pair in UpstreamPool.SplitList(settings.ModelAliases))
         {
             if (pair.Split('=', 2, StringSplitOptions.TrimEntries) is not [{ Length: > 0 }, { Length: > 0 }])
             {
                 throw new ChannelActionException($"The alias \"{pair}\" is not of the form client-model=upstream-model.");
             }
+        }
+    }
+
+    private static void Timeout(int? seconds, string what, int max)
+    {
+        if (seconds is < 1 || seconds > max)
+        {
+            throw new ChannelActionException($"The {what} timeout must be from 1 to {max} seconds, or empty for the server's default.");
         }
     }
 }

@@ -74,6 +74,9 @@ internal sealed class ModelRoute(string model, UpstreamTarget[][] groups)
 
     public IEnumerable<UpstreamTarget> All => Groups.SelectMany(g => g);
 
+    /// <summary>The longest total timeout of the channels that serve the model: how long a request may run at most.</summary>
+    public TimeSpan LongestTotalTimeout { get; } = groups.SelectMany(g => g).Select(t => t.Channel.TotalTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
+
     /// <summary>Whether some target speaks the client's API (every channel speaks Chat Completions; not all speak Responses).</summary>
     public bool Serves(ClientApiKind api) => All.Any(t => t.Serves(api));
 }

@@ -118,6 +118,9 @@ public sealed class AdminConsoleTests : IAsyncLifetime
         await page.SelectOptionAsync("#wire", "Chat");
         await page.FillAsync("#models", "gpt-5.5, gpt-5.4-mini");
         await page.FillAsync("#upstreamKey", upstreamKey);
+        await Expect(page.Locator("#connectTimeout")).ToHaveAttributeAsync("placeholder", "10");
+        await Expect(page.Locator("#totalTimeout")).ToHaveAttributeAsync("placeholder", "3600");
+        await page.FillAsync("#totalTimeout", "120");
         await page.ClickAsync("button >> text=Add channel");
         await Expect(page.GetByTestId("notice")).ToContainTextAsync("added");
         var backup = page.Locator("tr[data-channel='backup']");
@@ -132,15 +135,32 @@ public sealed class AdminConsoleTests : IAsyncLifetime
 
         // Edit.
         await page.Locator("tr[data-channel='backup'] >> text=Edit").ClickAsync();
+        await Expect(page.Locator("#totalTimeout")).ToHaveValueAsync("120");
+        await Expect(page.Locator("#idleTimeout")).ToHaveValueAsync("");
+        await Expect(page.Locator("#idleTimeout")).ToHaveAttributeAsync("placeholder", "300");
+        await Expect(page.Locator("#headersTimeout")).ToHaveAttributeAsync("placeholder", "600");
         await page.FillAsync("#priority", "5");
         await page.FillAsync("#models", "gpt-5.5");
+        await page.FillAsync("#idleTimeout", "45");
+        await page.FillAsync("#connectTimeout", "5");
         await page.GetByTestId("save-channel").ClickAsync();
         await Expect(page.GetByTestId("notice")).ToContainTextAsync("Saved");
+        await Expect(page.Locator("#idleTimeout")).ToHaveValueAsync("45");
+        await Expect(page.Locator("#totalTimeout")).ToHaveValueAsync("120");
         Assert.DoesNotContain(upstreamKey, await page.ContentAsync(), StringComparison.Ordinal);
         await ConsoleBrowser.ScreenshotAsync(page, "admin-channel");
         stored = (await _gateway.Get<ChannelService>().FindAsync("backup", CancellationToken.None))!;
         Assert.Equal(5, stored.Priority);
         Assert.Equal("gpt-5.5", stored.Models);
+        Assert.Equal((5, (int?)null, 45, 120), (stored.ConnectTimeoutSeconds, stored.ResponseHeadersTimeoutSeconds, stored.StreamIdleTimeoutSeconds, stored.TotalTimeoutSeconds));
+        Assert.True(await Api.EventuallyAsync(() => _gateway.Get<UpstreamPool>().Snapshot.Channels.Any(c => c.Id == stored.Id && c.TotalTimeout == TimeSpan.FromSeconds(120) && c.StreamIdleTimeout == TimeSpan.FromSeconds(45)), TimeSpan.FromSeconds(5)), "the running gateway did not take the channel's timeouts");
+
+        // A timeout out of range is refused with a message, not saved.
+        await page.FillAsync("#totalTimeout", "0");
+        await page.EvaluateAsync("document.querySelector('#totalTimeout').removeAttribute('min')");
+        await page.GetByTestId("save-channel").ClickAsync();
+        await Expect(page.GetByTestId("error")).ToContainTextAsync("total timeout must be from 1 to 86400 seconds");
+        Assert.Equal(120, (await _gateway.Get<ChannelService>().FindAsync("backup", CancellationToken.None))!.TotalTimeoutSeconds);
 
         // Disable, then delete.
         await page.GotoAsync("/console/admin/channels");

@@ -55,6 +55,8 @@ internal sealed record TestChannel
     public int? ResponseHeadersTimeoutSeconds { get; init; }
 
     public int? StreamIdleTimeoutSeconds { get; init; }
+
+    public int? TotalTimeoutSeconds { get; init; }
 }
 
 /// <summary>
@@ -141,7 +143,8 @@ internal sealed class TestGateway : IAsyncDisposable
             var baseUrl = spec.Unreachable ? $"http://127.0.0.1:{FreePort()}/v1" : upstreams[i].BaseUrl;
             var channel = await channels.AddAsync(
                 new ChannelSettings($"sim-{i + 1}", baseUrl, spec.Models ?? models, spec.Wire ?? options.Wire, spec.Priority, spec.Weight, spec.ModelAliases,
-                    ResponseHeadersTimeoutSeconds: spec.ResponseHeadersTimeoutSeconds, StreamIdleTimeoutSeconds: spec.StreamIdleTimeoutSeconds),
+                    ResponseHeadersTimeoutSeconds: spec.ResponseHeadersTimeoutSeconds, StreamIdleTimeoutSeconds: spec.StreamIdleTimeoutSeconds,
+                    TotalTimeoutSeconds: spec.TotalTimeoutSeconds),
                 upstreamKeys[i],
                 CancellationToken.None);
             channelIds.Add(channel.Id);

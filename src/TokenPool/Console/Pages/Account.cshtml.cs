@@ -26,6 +26,8 @@ internal sealed class AccountModel(AccountService accounts, ApiKeyService keys, 
         AuditKinds.UpstreamKeyEnabled => "Upstream key enabled",
         AuditKinds.UpstreamKeyDisabled => "Upstream key disabled",
         AuditKinds.UpstreamKeyReset => "Upstream key's circuit and cool-down reset",
+        AuditKinds.ModelAdded => "Model added",
+        AuditKinds.ModelPriceChanged => "Model prices changed",
         _ => kind,
     };
 

@@ -19,6 +19,15 @@ internal sealed class ChannelForm
 
     public int Weight { get; set; } = 1;
 
+    /// <summary>Seconds; empty for the server's default, as for the other timeouts.</summary>
+    public int? ConnectTimeout { get; set; }
+
+    public int? HeadersTimeout { get; set; }
+
+    public int? IdleTimeout { get; set; }
+
+    public int? TotalTimeout { get; set; }
+
     public static ChannelForm From(Channel channel) => new()
     {
         Name = channel.Name,
@@ -28,6 +37,10 @@ internal sealed class ChannelForm
         Aliases = channel.ModelAliases,
         Priority = channel.Priority,
         Weight = channel.Weight,
+        ConnectTimeout = channel.ConnectTimeoutSeconds,
+        HeadersTimeout = channel.ResponseHeadersTimeoutSeconds,
+        IdleTimeout = channel.StreamIdleTimeoutSeconds,
+        TotalTimeout = channel.TotalTimeoutSeconds,
     };
 
     public ChannelSettings ToSettings() => new(
@@ -37,5 +50,9 @@ internal sealed class ChannelForm
         Wire,
         Priority,
         Weight,
-        Aliases);
+        Aliases,
+        ConnectTimeout,
+        HeadersTimeout,
+        IdleTimeout,
+        TotalTimeout);
 }
