@@ -146,6 +146,24 @@ public sealed class SessionAffinityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APreviousResponseIdChain_StaysOnTheUpstreamKeyThatAnsweredItsFirstTurn()
+    {
+        string? previous = null;
+        for (var i = 0; i < 12; i++)
+        {
+            var extra = previous is null ? "" : $",\"previous_response_id\":\"{previous}\"";
+            using var response = await _client.PostAsync("v1/responses", Api.Responses($"turn {i}", stream: i % 2 == 0, extra: extra));
+            response.EnsureSuccessStatusCode();
+            previous = i % 2 == 0
+                ? (await Api.ReadStreamAsync(response)).Item1[^1].GetProperty("response").GetProperty("id").GetString()
+                : JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
+        }
+
+        Assert.Single(_gateway.Upstreams, u => u.RequestCount > 0);
+        Assert.Equal(12, _gateway.Upstreams.Max(u => u.RequestCount));
+    }
+
+    [Fact]
     public async Task RequestsWithoutASession_AreSpreadOverTheChannels()
     {
         for (var i = 0; i < 30; i++)
