@@ -29,6 +29,9 @@ internal sealed class RequestFacts
     public string? PromptCacheKey { get; set; }
 
     public string? PreviousResponseId { get; set; }
+
+    /// <summary><c>"store": false</c>: the upstream keeps no copy, so no later request can name this response.</summary>
+    public bool StoreDisabled { get; set; }
 }
 
 /// <summary>
@@ -135,6 +138,12 @@ internal static class RequestInspector
                 {
                     reader.Read();
                     facts.PromptCacheKey = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (reader.ValueTextEquals("store"u8))
+                {
+                    reader.Read();
+                    facts.StoreDisabled = reader.TokenType == JsonTokenType.False;
+                    reader.Skip();
                 }
                 else if (reader.ValueTextEquals("previous_response_id"u8))
                 {

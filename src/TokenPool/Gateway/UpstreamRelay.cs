@@ -81,7 +81,11 @@ internal sealed partial class UpstreamRelay(
                 if (exchange.Outcome is "completed" or "incomplete")
                 {
                     affinity.Pin(exchange.Session, target.KeyId);
-                    affinity.RememberResponse(exchange.Key.AccountId, exchange.Meter?.ResponseId ?? exchange.ResponseId, target.KeyId);
+                    if (exchange.Api == ClientApiKind.Responses && !exchange.Facts.StoreDisabled)
+                    {
+                        // Only a stored response can be named by a later previous_response_id; Codex never stores.
+                        affinity.RememberResponse(exchange.Key.AccountId, exchange.Meter?.ResponseId ?? exchange.ResponseId, target.KeyId);
+                    }
                 }
 
                 return;

@@ -164,6 +164,21 @@ public sealed class SessionAffinityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ResponsesNotStored_AreNotRememberedForChains_SoCodexTrafficHoldsNoMemory()
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            (await _client.PostAsync("v1/responses", Api.Responses($"turn {i}", extra: ",\"store\":false"))).EnsureSuccessStatusCode().Dispose();
+            (await _client.PostAsync("v1/chat/completions", Api.Chat($"turn {i}"))).EnsureSuccessStatusCode().Dispose();
+        }
+
+        Assert.Equal(0, _gateway.Get<SessionAffinity>().Count);
+
+        (await _client.PostAsync("v1/responses", Api.Responses("stored"))).EnsureSuccessStatusCode().Dispose();
+        Assert.Equal(1, _gateway.Get<SessionAffinity>().Count);
+    }
+
+    [Fact]
     public async Task RequestsWithoutASession_AreSpreadOverTheChannels()
     {
         for (var i = 0; i < 30; i++)
