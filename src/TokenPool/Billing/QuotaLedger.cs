@@ -52,11 +52,6 @@ internal enum ReserveOutcome
 /// </summary>
 internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> options)
 {
-    private SqliteCommand? _reserveKey;
-    private SqliteCommand? _reserveAccount;
-    private SqliteCommand? _insertReservation;
-    private SqliteCommand? _releaseKey;
-    private SqliteCommand? _releaseAccount;
     private readonly ConcurrentQueue<PendingReservation> _pending = new();
 
     public long OverdraftMicros { get; } = options.Value.OverdraftMicros;
@@ -149,46 +144,31 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
     private ReserveOutcome ReserveOne(SqliteConnection connection, SqliteTransaction transaction, PendingReservation pending)
     {
         var (requestId, key, amountMicros, now, expiresAt) = pending;
-        var reserveKey = _reserveKey ??= Prepare(connection, """
+        var reserveKey = database.WriterStatement(transaction, """
             UPDATE api_keys SET reserved_micros = reserved_micros + $amount
             WHERE id = $key AND status = 0 AND deleted_at IS NULL
               AND (expires_at IS NULL OR expires_at > $now)
               AND (spend_limit_micros IS NULL OR charged_micros + reserved_micros + $amount <= spend_limit_micros)
-            """, "$amount", "$key", "$now");
-        reserveKey.Transaction = transaction;
-        reserveKey.Parameters[0].Value = amountMicros;
-        reserveKey.Parameters[1].Value = key.KeyId;
-        reserveKey.Parameters[2].Value = now;
+            """, ("$amount", amountMicros), ("$key", key.KeyId), ("$now", now));
         if (reserveKey.ExecuteNonQuery() == 0)
         {
             return KeyStillUsable(connection, transaction, key.KeyId, now) ? ReserveOutcome.KeySpendLimit : ReserveOutcome.KeyRefused;
         }
 
-        var reserveAccount = _reserveAccount ??= Prepare(connection, """
+        var reserveAccount = database.WriterStatement(transaction, """
             UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
             WHERE id = $account AND is_disabled = $false AND balance_micros >= $amount
-            """, "$amount", "$account", "$false");
-        reserveAccount.Transaction = transaction;
-        reserveAccount.Parameters[0].Value = amountMicros;
-        reserveAccount.Parameters[1].Value = key.AccountId;
-        reserveAccount.Parameters[2].Value = false;
+            """, ("$amount", amountMicros), ("$account", key.AccountId), ("$false", false));
         if (reserveAccount.ExecuteNonQuery() == 0)
         {
-            ReleaseKey(connection, transaction, key.KeyId, amountMicros);
+            ReleaseKey(transaction, key.KeyId, amountMicros);
             return AccountDisabled(connection, transaction, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
         }
 
-        var insert = _insertReservation ??= Prepare(connection, """
+        var insert = database.WriterStatement(transaction, """
             INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
             VALUES ($id, $account, $key, $amount, $now, $expires)
-            """, "$id", "$account", "$key", "$amount", "$now", "$expires");
-        insert.Transaction = transaction;
-        insert.Parameters[0].Value = requestId;
-        insert.Parameters[1].Value = key.AccountId;
-        insert.Parameters[2].Value = key.KeyId;
-        insert.Parameters[3].Value = amountMicros;
-        insert.Parameters[4].Value = now;
-        insert.Parameters[5].Value = expiresAt;
+            """, ("$id", requestId), ("$account", key.AccountId), ("$key", key.KeyId), ("$amount", amountMicros), ("$now", now), ("$expires", expiresAt));
         try
         {
             insert.ExecuteNonQuery();
@@ -196,34 +176,19 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
         catch (SqliteException)
         {
             // SQLite undid the failed statement alone; undo this request's two updates as well.
-            ReleaseKey(connection, transaction, key.KeyId, amountMicros);
-            ReleaseAccount(connection, transaction, key.AccountId, amountMicros);
+            ReleaseKey(transaction, key.KeyId, amountMicros);
+            database.WriterStatement(transaction,
+                "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
+                ("$amount", amountMicros), ("$account", key.AccountId)).ExecuteNonQuery();
             throw;
         }
 
         return ReserveOutcome.Reserved;
     }
 
-    private void ReleaseKey(SqliteConnection connection, SqliteTransaction transaction, long keyId, long amountMicros)
-    {
-        var release = _releaseKey ??= Prepare(connection,
-            "UPDATE api_keys SET reserved_micros = reserved_micros - $amount WHERE id = $key", "$amount", "$key");
-        release.Transaction = transaction;
-        release.Parameters[0].Value = amountMicros;
-        release.Parameters[1].Value = keyId;
-        release.ExecuteNonQuery();
-    }
-
-    private void ReleaseAccount(SqliteConnection connection, SqliteTransaction transaction, long accountId, long amountMicros)
-    {
-        var release = _releaseAccount ??= Prepare(connection,
-            "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
-            "$amount", "$account");
-        release.Transaction = transaction;
-        release.Parameters[0].Value = amountMicros;
-        release.Parameters[1].Value = accountId;
-        release.ExecuteNonQuery();
-    }
+    private void ReleaseKey(SqliteTransaction transaction, long keyId, long amountMicros) =>
+        database.WriterStatement(transaction, "UPDATE api_keys SET reserved_micros = reserved_micros - $amount WHERE id = $key",
+            ("$amount", amountMicros), ("$key", keyId)).ExecuteNonQuery();
 
     /// <summary>
     /// What to charge when settling: the cost, but never so much that the balance (after this request's
@@ -233,18 +198,6 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
     {
         var room = balanceMicros + reservedMicros + overdraftMicros;
         return Math.Max(0, Math.Min(costMicros, room));
-    }
-
-    internal static SqliteCommand Prepare(SqliteConnection connection, string sql, params string[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var name in parameters)
-        {
-            command.Parameters.Add(new SqliteParameter { ParameterName = name });
-        }
-
-        return command;
     }
 
     private static bool KeyStillUsable(SqliteConnection connection, SqliteTransaction transaction, long keyId, DateTime now)

@@ -23,7 +23,6 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
     private readonly int _batchSize = options.Value.SettlementBatchSize;
     private readonly long _overdraftMicros = options.Value.OverdraftMicros;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
     private Task? _loop;
     private long _enqueued;
     private long _written;
@@ -149,20 +148,20 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         var totals = new BatchTotals();
         foreach (var settlement in batch)
         {
-            Settle(connection, transaction, settlement, totals);
+            Settle(transaction, settlement, totals);
         }
 
-        WriteTotals(connection, transaction, totals);
+        WriteTotals(transaction, totals);
         transaction.Commit();
     }
 
-    private void Settle(SqliteConnection connection, SqliteTransaction transaction, Settlement settlement, BatchTotals totals)
+    private void Settle(SqliteTransaction transaction, Settlement settlement, BatchTotals totals)
     {
         var record = settlement.Record;
         record.ChargedMicros = 0;
         if (settlement.HasReservation)
         {
-            if (Execute(connection, transaction, "DELETE FROM reservations WHERE request_id = $id", ("$id", record.RequestId)) == 0)
+            if (Execute(transaction, "DELETE FROM reservations WHERE request_id = $id", ("$id", record.RequestId)) == 0)
             {
                 // Settled already, or released by reconciliation: money moves once only.
                 LogAlreadySettled(logger, record.RequestId);
@@ -171,14 +170,14 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
             var account = totals.Accounts.TryGetValue(record.AccountId, out var knownAccount)
                 ? knownAccount
-                : new AccountTotals(Scalar(connection, transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
+                : new AccountTotals(Scalar(transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
             var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
             if (!key.RoomRead)
             {
                 key = key with
                 {
                     RoomRead = true,
-                    Room = Command(connection, transaction,
+                    Room = database.WriterStatement(transaction,
                         "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
                         [("$id", record.KeyId)]).ExecuteScalar() as long?,
                 };
@@ -214,7 +213,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             totals.Keys[record.KeyId] = key with { LastUsedAt = Later(key.LastUsedAt, record.CreatedAt) };
         }
 
-        Execute(connection, transaction, """
+        Execute(transaction, """
             INSERT INTO usage_records (request_id, created_at, account_id, key_id, channel_id, channel_key_id, model, endpoint,
                 is_stream, status, outcome, error_code, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
                 is_estimated, cost_micros, charged_micros, input_micros_per_million, cached_input_micros_per_million,
@@ -243,11 +242,11 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         }
     }
 
-    private void WriteTotals(SqliteConnection connection, SqliteTransaction transaction, BatchTotals totals)
+    private void WriteTotals(SqliteTransaction transaction, BatchTotals totals)
     {
         foreach (var (accountId, account) in totals.Accounts)
         {
-            Execute(connection, transaction, """
+            Execute(transaction, """
                 UPDATE accounts SET balance_micros = balance_micros + $released - $charged,
                     reserved_micros = reserved_micros - $released, charged_micros = charged_micros + $charged
                 WHERE id = $account
@@ -256,7 +255,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
         foreach (var (keyId, key) in totals.Keys)
         {
-            Execute(connection, transaction, """
+            Execute(transaction, """
                 UPDATE api_keys SET reserved_micros = reserved_micros - $released, charged_micros = charged_micros + $charged,
                     last_used_at = $at
                 WHERE id = $key
@@ -265,7 +264,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
         foreach (var (day, sums) in totals.Daily)
         {
-            Execute(connection, transaction, """
+            Execute(transaction, """
                 INSERT INTO usage_daily (day, account_id, key_id, model, requests, input_tokens, cached_input_tokens,
                     output_tokens, reasoning_tokens, charged_micros)
                 VALUES ($day, $account, $key, $model, $requests, $input, $cached, $output, $reasoning, $charged)
@@ -285,38 +284,11 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
     private static DateTime? Later(DateTime? known, DateTime at) => known is { } value && value > at ? value : at;
 
-    private int Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
-        Command(connection, transaction, sql, parameters).ExecuteNonQuery();
+    private int Execute(SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        database.WriterStatement(transaction, sql, parameters).ExecuteNonQuery();
 
-    private long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
-        Command(connection, transaction, sql, parameters).ExecuteScalar() is long value ? value : 0;
-
-    /// <summary>
-    /// The statement for <paramref name="sql"/>, prepared once on the writer connection and reused (only the
-    /// writer, under the write lock, settles), with this call's transaction and parameter values.
-    /// </summary>
-    private SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, (string Name, object? Value)[] parameters)
-    {
-        if (!_commands.TryGetValue(sql, out var command) || command.Connection != connection)
-        {
-            command = connection.CreateCommand();
-            command.CommandText = sql;
-            foreach (var (name, _) in parameters)
-            {
-                command.Parameters.Add(new SqliteParameter { ParameterName = name });
-            }
-
-            _commands[sql] = command;
-        }
-
-        command.Transaction = transaction;
-        for (var i = 0; i < parameters.Length; i++)
-        {
-            command.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
-        }
-
-        return command;
-    }
+    private long Scalar(SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        database.WriterStatement(transaction, sql, parameters).ExecuteScalar() is long value ? value : 0;
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Writing {Count} usage records failed (attempt {Attempt}); retrying")]
     private static partial void LogBatchRetry(ILogger logger, int count, int attempt, Exception exception);

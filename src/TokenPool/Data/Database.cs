@@ -16,6 +16,7 @@ namespace TokenPool.Data;
 internal sealed class Database : IAsyncDisposable
 {
     private readonly SqliteConnection _writer;
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
 
     public Database(IOptions<StoreOptions> options)
     {
@@ -47,6 +48,34 @@ internal sealed class Database : IAsyncDisposable
 
             return _writer;
         }
+    }
+
+    /// <summary>
+    /// The statement for <paramref name="sql"/> on <see cref="Writer"/>, prepared once and reused, bound to this
+    /// call's transaction and parameter values. Use only while holding <see cref="WriteLock"/>.
+    /// </summary>
+    public SqliteCommand WriterStatement(SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var connection = Writer;
+        if (!_statements.TryGetValue(sql, out var command) || command.Connection != connection)
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var (name, _) in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter { ParameterName = name });
+            }
+
+            _statements[sql] = command;
+        }
+
+        command.Transaction = transaction;
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            command.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
+        }
+
+        return command;
     }
 
     public static void ApplyConnectionPragmas(DbConnection connection)
