@@ -198,9 +198,9 @@ internal sealed class AccountService(
             Kind = disabled ? AuditKinds.AccountDisabled : AuditKinds.AccountEnabled,
             CreatedAt = time.GetUtcNow().UtcDateTime,
         });
-        ChangeFeed.Record(db, ChangeKinds.Account, accountId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Account, accountId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
     }
 
     public async Task SetRoleAsync(long accountId, AccountRole role, long? actorAccountId, CancellationToken cancellationToken)
@@ -221,9 +221,9 @@ internal sealed class AccountService(
             Detail = role.ToString().ToLowerInvariant(),
             CreatedAt = time.GetUtcNow().UtcDateTime,
         });
-        ChangeFeed.Record(db, ChangeKinds.Account, accountId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Account, accountId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
     }
 
     /// <summary>
@@ -253,9 +253,9 @@ internal sealed class AccountService(
             Detail = limits.Describe(),
             CreatedAt = time.GetUtcNow().UtcDateTime,
         });
-        ChangeFeed.Record(db, ChangeKinds.Account, accountId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Account, accountId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
     }
 
     public static void ValidatePassword(string password)

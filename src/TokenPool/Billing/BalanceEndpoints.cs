@@ -46,8 +46,11 @@ internal static class BalanceEndpoints
         return app;
     }
 
-    /// <summary>Reads the balance for the key the request carries; null when the key is unknown.</summary>
-    public static async Task<KeyBalance?> ForKeyAsync(TokenPoolDb db, long keyId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the balance for the key the request carries; null when the key is unknown. Room this gateway has
+    /// reserved in leases and no request holds counts as available, not as reserved.
+    /// </summary>
+    public static async Task<KeyBalance?> ForKeyAsync(TokenPoolDb db, QuotaLedger ledger, long keyId, CancellationToken cancellationToken)
     {
         var row = await db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId)
             .Join(db.Accounts.AsNoTracking(), k => k.AccountId, a => a.Id, (k, a) => new { Key = k, Account = a })
@@ -58,13 +61,16 @@ internal static class BalanceEndpoints
         }
 
         var requests = await db.UsageDaily.Where(d => d.AccountId == row.Account.Id).SumAsync(d => (long?)d.Requests, cancellationToken) ?? 0;
-        var available = Math.Max(0, row.Account.BalanceMicros);
+        var unused = ledger.UnusedMicros(row.Account.Id);
+        var balance = row.Account.BalanceMicros + unused;
+        var available = Math.Max(0, balance);
         if (row.Key.SpendLimitMicros is { } limit)
         {
-            available = Math.Min(available, Math.Max(0, limit - row.Key.ChargedMicros - row.Key.ReservedMicros));
+            var keyReserved = row.Key.ReservedMicros - ledger.UnusedMicros(row.Account.Id, row.Key.Id);
+            available = Math.Min(available, Math.Max(0, limit - row.Key.ChargedMicros - keyReserved));
         }
 
-        return new KeyBalance(row.Account.Id, row.Account.Email, available, row.Account.BalanceMicros, row.Account.ReservedMicros,
+        return new KeyBalance(row.Account.Id, row.Account.Email, available, balance, row.Account.ReservedMicros - unused,
             row.Account.ChargedMicros, row.Key.SpendLimitMicros, row.Key.ChargedMicros, requests, row.Key.ExpiresAt);
     }
 
@@ -78,7 +84,7 @@ internal static class BalanceEndpoints
 
         var factory = context.RequestServices.GetRequiredService<IDbContextFactory<TokenPoolDb>>();
         await using var db = await factory.CreateDbContextAsync(context.RequestAborted);
-        var balance = await ForKeyAsync(db, key.KeyId, context.RequestAborted);
+        var balance = await ForKeyAsync(db, context.RequestServices.GetRequiredService<QuotaLedger>(), key.KeyId, context.RequestAborted);
         if (balance is null)
         {
             await GatewayErrors.Refused(Keys.KeyRefusal.Deleted, key, context.RequestServices.GetRequiredService<Hosting.PublicUrls>().ApiKeysPage(context)).WriteAsync(context);

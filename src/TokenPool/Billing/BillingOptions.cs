@@ -33,5 +33,17 @@ internal sealed class BillingOptions
     [Range(1, 10_000)]
     public int SettlementBatchSize { get; set; } = 32;
 
+    /// <summary>
+    /// How many requests like the one that found its lease empty a lease top-up holds room for. A gateway
+    /// instance reserves balance for an account and key in leases, one atomic statement each, and then
+    /// holds each request's reserve from the lease in memory; 1 reserves in the database for every request.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int LeaseRequests { get; set; } = 32;
+
+    /// <summary>Seconds without a new request after which a lease's unused room goes back to the balance.</summary>
+    [Range(1, 3_600)]
+    public int LeaseIdleSeconds { get; set; } = 5;
+
     public long OverdraftMicros => Money.FromDollars(OverdraftUsd);
 }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using TokenPool.Data;
@@ -30,45 +32,147 @@ internal enum ReserveOutcome
 ///   per account:
 ///     credited_micros == sum(ledger.amount_micros)                    credit comes only from the ledger
 ///     charged_micros  == sum(usage_records.charged_micros)            charges only from settled requests
-///     reserved_micros == sum(reservations.amount_micros)              holds only for requests in flight
+///     reserved_micros == sum(reservations.amount_micros)              holds only in leases
 ///     balance_micros  == credited_micros - charged_micros - reserved_micros
 ///     balance_micros  &gt;= -overdraft                                   no account spends beyond its bound
 ///   per key:
 ///     charged_micros  == sum(usage_records.charged_micros of the key)
 ///     reserved_micros == sum(reservations.amount_micros of the key)
 ///     charged_micros  &lt;= spend_limit_micros + overdraft               when the key has a limit
+///   per lease (one reservations row per gateway instance, account and key):
+///     amount_micros == what its requests in flight hold + its free room (in that instance's memory)
 ///   per request:
-///     at most one reservation; settled at most once (the DELETE of its reservation row decides);
+///     holds from one lease; settled at most once (its usage record's request id decides);
 ///     0 &lt;= charged &lt;= cost, so a request never credits anyone, whatever usage the upstream reported;
-///     after settlement no reservation of it is open; a reservation whose process died is released
-///     by <see cref="ReservationReconciler"/> with nothing charged.
+///     a lease whose instance died is released by <see cref="ReservationReconciler"/>, and requests that were
+///     in flight in it are charged nothing.
 /// </code>
-/// Hence, once nothing is in flight: balance = credits - sum of settled costs, for every account.
+/// Hence, once nothing is in flight and leases are returned: balance = credits - sum of settled costs.
 ///
-/// A reservation is one transaction on the single writer: the key row (still active, not expired, spend
-/// limit not exceeded), the account row (enabled, balance covers the amount) and the reservation row
-/// change together or not at all. Because the check and the hold are the same conditional UPDATE, no
-/// number of concurrent requests can reserve more than the balance.
+/// A lease top-up is one transaction on the single writer: the key row (still active, not expired, spend
+/// limit not exceeded), the account row (enabled, balance covers the amount) and the lease row change
+/// together or not at all. Because the check and the hold are the same conditional UPDATE, no number of
+/// concurrent requests, in this process or any other, can reserve more than the balance. A request whose
+/// reserve its lease's free room covers holds it in memory without touching the store; a top-up reserves
+/// room for <see cref="BillingOptions.LeaseRequests"/> such requests at once, or exactly what is needed when
+/// the balance or the key's limit has less; unused room goes back to the balance when the key has been idle
+/// for <see cref="BillingOptions.LeaseIdleSeconds"/>, when the key or account changes, and at shutdown.
 /// </summary>
-internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> options)
+internal sealed partial class QuotaLedger(Database database, IOptions<BillingOptions> options, ILogger<QuotaLedger> logger) : IChangeListener
 {
+    private const string LeasePrefix = "lease_";
+
+    /// <summary>A lease row outlives the latest request that holds from it by this much, so its expiry is rarely moved.</summary>
+    private static readonly TimeSpan ExpirySlack = TimeSpan.FromMinutes(10);
+
     private readonly ConcurrentQueue<PendingReservation> _pending = new();
+    private readonly ConcurrentDictionary<(long AccountId, long KeyId), Lease> _leases = new();
+    private readonly int _leaseRequests = options.Value.LeaseRequests;
+    private readonly long _idleTicks = options.Value.LeaseIdleSeconds * 1000L;
+    private long _topUps;
 
     public long OverdraftMicros { get; } = options.Value.OverdraftMicros;
 
+    /// <summary>Names this process's leases; a new one each start.</summary>
+    public string InstanceId { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+
+    /// <summary>The start of the id of every lease of this process.</summary>
+    public string LeaseIdPrefix => LeasePrefix + InstanceId + "_";
+
+    /// <summary>How many times a lease was topped up in the store since start.</summary>
+    public long TopUps => Interlocked.Read(ref _topUps);
+
+    public static bool IsLease(string reservationId) => reservationId.StartsWith(LeasePrefix, StringComparison.Ordinal);
+
+    public string LeaseId(long accountId, long keyId) =>
+        string.Create(CultureInfo.InvariantCulture, $"{LeaseIdPrefix}{accountId}_{keyId}");
+
+    /// <summary>The room this process has reserved for the account (or one of its keys) and no request holds.</summary>
+    public long UnusedMicros(long accountId, long? keyId = null)
+    {
+        long unused = 0;
+        foreach (var ((account, key), lease) in _leases)
+        {
+            if (account == accountId && (keyId is null || key == keyId))
+            {
+                unused += lease.Unused;
+            }
+        }
+
+        return unused;
+    }
+
     /// <summary>
-    /// Reserves <paramref name="amountMicros"/> for one request. Requests that arrive while the writer is
-    /// busy are reserved together in one transaction by whichever of them takes the write lock next (a
-    /// group commit), each with its own checks, so concurrent traffic pays for one commit per batch rather
-    /// than one per request. Once queued, a reservation is carried out even if the caller is cancelled; the
-    /// caller settles it like any other.
+    /// Reserves <paramref name="amountMicros"/> for one request that may run until <paramref name="expiresAt"/>:
+    /// from the lease's free room when it covers the amount, otherwise by topping the lease up in the store.
+    /// Top-ups that arrive while the writer is busy are written together in one transaction by whichever of
+    /// them takes the write lock next (a group commit), each with its own checks. Once queued, a top-up is
+    /// carried out even if the caller is cancelled; what it reserved stays in the lease.
     /// </summary>
     public async ValueTask<ReserveOutcome> ReserveAsync(
-        string requestId, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
+        KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(amountMicros);
         cancellationToken.ThrowIfCancellationRequested();
-        var pending = new PendingReservation(requestId, key, amountMicros, now, expiresAt);
+        var lease = _leases.GetOrAdd((key.AccountId, key.KeyId), static (k, ledger) => new Lease(ledger.LeaseId(k.AccountId, k.KeyId), k.AccountId, k.KeyId), this);
+        if (lease.TryHold(amountMicros, expiresAt, Environment.TickCount64))
+        {
+            return ReserveOutcome.Reserved;
+        }
+
+        await lease.TopUpGate.WaitAsync(cancellationToken);
+        try
+        {
+            return lease.TryHold(amountMicros, expiresAt, Environment.TickCount64)
+                ? ReserveOutcome.Reserved
+                : await TopUpAsync(lease, key, amountMicros, now, expiresAt);
+        }
+        finally
+        {
+            lease.TopUpGate.Release();
+        }
+    }
+
+    /// <summary>Tops the lease up by enough for this request and, when the balance and limits allow, for many more like it.</summary>
+    private async Task<ReserveOutcome> TopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt)
+    {
+        var claimed = lease.Claim();
+        var need = Math.Max(0, amountMicros - claimed);
+        var generous = need == 0 ? 0 : Math.Max(need, SaturatingProduct(amountMicros, _leaseRequests) - claimed);
+        var until = expiresAt + ExpirySlack;
+        if (lease.ExpiresAt > until)
+        {
+            until = lease.ExpiresAt;
+        }
+
+        var added = generous;
+        var outcome = await WriteTopUpAsync(lease, key, added, now, until);
+        if (outcome is ReserveOutcome.InsufficientQuota or ReserveOutcome.KeySpendLimit && generous > need)
+        {
+            added = need;
+            outcome = await WriteTopUpAsync(lease, key, added, now, until);
+        }
+
+        if (outcome == ReserveOutcome.InsufficientQuota && await ReturnUnusedAsync(l => l.AccountId == key.AccountId && l != lease, CancellationToken.None) > 0)
+        {
+            // Room this process held for the account's other keys is back in the balance; it may be enough.
+            outcome = await WriteTopUpAsync(lease, key, added, now, until);
+        }
+
+        if (outcome != ReserveOutcome.Reserved)
+        {
+            lease.Unclaim(claimed);
+            return outcome;
+        }
+
+        Interlocked.Increment(ref _topUps);
+        lease.CompleteTopUp(claimed, added, amountMicros, until, Environment.TickCount64);
+        return ReserveOutcome.Reserved;
+    }
+
+    private async Task<ReserveOutcome> WriteTopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt)
+    {
+        var pending = new PendingReservation(lease.Id, key, amountMicros, now, expiresAt);
         _pending.Enqueue(pending);
         await database.WriteLock.WaitAsync(CancellationToken.None);
         try
@@ -86,7 +190,127 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
         return await pending.Outcome.Task;
     }
 
-    /// <summary>Reserves everything queued in one transaction. Call only while holding the write lock.</summary>
+    /// <summary>
+    /// Gives the unused room of the chosen leases (and whatever is already returning from any lease) back to
+    /// the balance, in one transaction. Returns how much went back.
+    /// </summary>
+    public async Task<long> ReturnUnusedAsync(Func<Lease, bool> includeFree, CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        var returns = new List<(Lease Lease, long Amount)>();
+        foreach (var lease in _leases.Values)
+        {
+            var amount = lease.TakeForReturn(includeFree(lease), now, _idleTicks);
+            if (amount > 0)
+            {
+                returns.Add((lease, amount));
+            }
+        }
+
+        if (returns.Count == 0)
+        {
+            return 0;
+        }
+
+        try
+        {
+            await database.WriteLock.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            returns.ForEach(r => r.Lease.ReturnFailed(r.Amount));
+            throw;
+        }
+
+        try
+        {
+            using var transaction = database.Writer.BeginTransaction();
+            foreach (var (lease, amount) in returns)
+            {
+                Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
+            }
+
+            transaction.Commit();
+        }
+        catch (Exception ex)
+        {
+            returns.ForEach(r => r.Lease.ReturnFailed(r.Amount));
+            LogReturnFailed(logger, returns.Count, ex);
+            return 0;
+        }
+        finally
+        {
+            database.WriteLock.Release();
+        }
+
+        return returns.Sum(r => r.Amount);
+    }
+
+    /// <summary>Returns the room that has been idle long enough, and whatever changes of keys and accounts retired.</summary>
+    public Task<long> ReturnIdleAsync(CancellationToken cancellationToken) => ReturnUnusedAsync(_ => false, cancellationToken);
+
+    /// <summary>Returns every lease's unused room (at shutdown, and for reading exact balances in tests).</summary>
+    public Task<long> ReturnAllUnusedAsync(CancellationToken cancellationToken) => ReturnUnusedAsync(_ => true, cancellationToken);
+
+    /// <summary>
+    /// Moves <paramref name="amountMicros"/> of a lease row back to the balance of its account and key, deleting
+    /// the row once it holds nothing. Call only while holding the write lock. False when the row holds less.
+    /// </summary>
+    public bool Release(SqliteTransaction transaction, string leaseId, long accountId, long keyId, long amountMicros)
+    {
+        if (database.WriterStatement(transaction,
+                "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
+                ("$amount", amountMicros), ("$id", leaseId)).ExecuteNonQuery() == 0)
+        {
+            LogLeaseShort(logger, leaseId, amountMicros);
+            return false;
+        }
+
+        database.WriterStatement(transaction,
+            "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
+            ("$amount", amountMicros), ("$account", accountId)).ExecuteNonQuery();
+        ReleaseKey(transaction, keyId, amountMicros);
+        DeleteIfEmpty(transaction, leaseId);
+        return true;
+    }
+
+    /// <summary>Deletes a lease row that holds nothing. Call only while holding the write lock.</summary>
+    public void DeleteIfEmpty(SqliteTransaction transaction, string leaseId) =>
+        database.WriterStatement(transaction, "DELETE FROM reservations WHERE request_id = $id AND amount_micros = 0", ("$id", leaseId)).ExecuteNonQuery();
+
+    /// <summary>
+    /// A key or account changed (deleted, disabled, a new limit, new credit): the leases of it stop lending
+    /// their free room at once, and it goes back to the balance, so the next request is checked in the store.
+    /// </summary>
+    public void OnChanged(IReadOnlyList<ChangeLogEntry> changes)
+    {
+        foreach (var change in changes)
+        {
+            Func<Lease, bool>? affected = change.Kind switch
+            {
+                ChangeKinds.Key => change.EntityId is { } keyId ? l => l.KeyId == keyId : _ => true,
+                ChangeKinds.Account => change.EntityId is { } accountId ? l => l.AccountId == accountId : _ => true,
+                _ => null,
+            };
+            if (affected is null)
+            {
+                continue;
+            }
+
+            foreach (var lease in _leases.Values)
+            {
+                if (affected(lease))
+                {
+                    lease.Retire();
+                }
+            }
+        }
+    }
+
+    private static long SaturatingProduct(long amount, int times) =>
+        amount > long.MaxValue / times ? long.MaxValue : amount * times;
+
+    /// <summary>Writes everything queued in one transaction. Call only while holding the write lock.</summary>
     private void ReserveQueued()
     {
         var batch = new List<PendingReservation>();
@@ -138,12 +362,13 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
     }
 
     /// <summary>
-    /// One request's reservation inside the batch's transaction: the key row, the account row and the
-    /// reservation row change together or, by compensating in the same transaction, not at all.
+    /// One top-up inside the batch's transaction: the key row, the account row and the lease row change
+    /// together or, by compensating in the same transaction, not at all. A top-up of nothing only checks the
+    /// key and account and moves the lease's expiry.
     /// </summary>
     private ReserveOutcome ReserveOne(SqliteConnection connection, SqliteTransaction transaction, PendingReservation pending)
     {
-        var (requestId, key, amountMicros, now, expiresAt) = pending;
+        var (leaseId, key, amountMicros, now, expiresAt) = pending;
         var reserveKey = database.WriterStatement(transaction, """
             UPDATE api_keys SET reserved_micros = reserved_micros + $amount
             WHERE id = $key AND status = 0 AND deleted_at IS NULL
@@ -157,7 +382,7 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
 
         var reserveAccount = database.WriterStatement(transaction, """
             UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
-            WHERE id = $account AND is_disabled = $false AND balance_micros >= $amount
+            WHERE id = $account AND is_disabled = $false AND ($amount = 0 OR balance_micros >= $amount)
             """, ("$amount", amountMicros), ("$account", key.AccountId), ("$false", false));
         if (reserveAccount.ExecuteNonQuery() == 0)
         {
@@ -165,17 +390,18 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
             return AccountDisabled(connection, transaction, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
         }
 
-        var insert = database.WriterStatement(transaction, """
+        var upsert = database.WriterStatement(transaction, """
             INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
             VALUES ($id, $account, $key, $amount, $now, $expires)
-            """, ("$id", requestId), ("$account", key.AccountId), ("$key", key.KeyId), ("$amount", amountMicros), ("$now", now), ("$expires", expiresAt));
+            ON CONFLICT (request_id) DO UPDATE SET amount_micros = amount_micros + excluded.amount_micros, expires_at = excluded.expires_at
+            """, ("$id", leaseId), ("$account", key.AccountId), ("$key", key.KeyId), ("$amount", amountMicros), ("$now", now), ("$expires", expiresAt));
         try
         {
-            insert.ExecuteNonQuery();
+            upsert.ExecuteNonQuery();
         }
         catch (SqliteException)
         {
-            // SQLite undid the failed statement alone; undo this request's two updates as well.
+            // SQLite undid the failed statement alone; undo this top-up's two updates as well.
             ReleaseKey(transaction, key.KeyId, amountMicros);
             database.WriterStatement(transaction,
                 "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
@@ -221,10 +447,16 @@ internal sealed class QuotaLedger(Database database, IOptions<BillingOptions> op
         command.Parameters.AddWithValue("$account", accountId);
         return command.ExecuteScalar() is long disabled && disabled != 0;
     }
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Returning the unused room of {Count} leases failed; retrying with the next return")]
+    private static partial void LogReturnFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Lease {LeaseId} holds less than the {AmountMicros} micro-USD to release; it was released already")]
+    private static partial void LogLeaseShort(ILogger logger, string leaseId, long amountMicros);
 }
 
-/// <summary>A reservation waiting for the next group commit, and where its outcome goes.</summary>
-internal sealed record PendingReservation(string RequestId, KeyIdentity Key, long AmountMicros, DateTime Now, DateTime ExpiresAt)
+/// <summary>A lease top-up waiting for the next group commit, and where its outcome goes.</summary>
+internal sealed record PendingReservation(string LeaseId, KeyIdentity Key, long AmountMicros, DateTime Now, DateTime ExpiresAt)
 {
     public TaskCompletionSource<ReserveOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

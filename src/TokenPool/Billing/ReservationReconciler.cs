@@ -4,14 +4,17 @@ using TokenPool.Data;
 namespace TokenPool.Billing;
 
 /// <summary>
-/// Releases reservations whose request can no longer settle them. At start-up every open reservation
-/// belongs to a process that is gone (one server owns a SQLite data directory), so all are released;
-/// afterwards, once a minute, any reservation past its expiry is. A released request is recorded with
-/// outcome <c>abandoned</c> and charged nothing: TokenPool does not bill for its own crash.
+/// Releases reservations that nobody can settle any more. At start-up every open reservation belongs to a
+/// process that is gone (one server owns a SQLite data directory), so all are released; afterwards, once a
+/// minute, any reservation of another process past its expiry is (this process returns its own leases).
+/// A released lease goes back to the balance whole: requests that were in flight in a process that died
+/// are charged nothing, as TokenPool does not bill for its own crash. A reservation of a single request
+/// (written by versions before leases) is recorded as that request, with outcome <c>abandoned</c>.
 /// </summary>
 internal sealed partial class ReservationReconciler(
     IDbContextFactory<TokenPoolDb> dbFactory,
     UsageWriter writer,
+    QuotaLedger ledger,
     TimeProvider time,
     ILogger<ReservationReconciler> logger) : BackgroundService
 {
@@ -31,8 +34,9 @@ internal sealed partial class ReservationReconciler(
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var own = ledger.LeaseIdPrefix;
         var open = await db.Reservations.AsNoTracking()
-            .Where(r => !expiredOnly || r.ExpiresAt < now)
+            .Where(r => !expiredOnly || (r.ExpiresAt < now && !r.RequestId.StartsWith(own)))
             .OrderBy(r => r.CreatedAt)
             .Take(10_000)
             .ToListAsync(cancellationToken);
@@ -41,7 +45,13 @@ internal sealed partial class ReservationReconciler(
             return 0;
         }
 
-        var settlements = open.Select(r => new Settlement(
+        var leases = open.Where(r => QuotaLedger.IsLease(r.RequestId)).ToList();
+        if (leases.Count > 0)
+        {
+            await writer.ReleaseLeasesNowAsync(leases, cancellationToken);
+        }
+
+        var settlements = open.Where(r => !QuotaLedger.IsLease(r.RequestId)).Select(r => new Settlement(
             new UsageRecord
             {
                 RequestId = r.RequestId,
@@ -56,8 +66,12 @@ internal sealed partial class ReservationReconciler(
             },
             r.AmountMicros,
             HasReservation: true)).ToList();
-        await writer.WriteNowAsync(settlements, cancellationToken);
-        return settlements.Count;
+        if (settlements.Count > 0)
+        {
+            await writer.WriteNowAsync(settlements, cancellationToken);
+        }
+
+        return open.Count;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

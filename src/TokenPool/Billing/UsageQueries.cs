@@ -54,7 +54,7 @@ internal sealed record UsagePage(IReadOnlyList<UsageRecord> Records, string? Nex
 /// (<c>created_at, id</c> descending) inside a bounded time range, so every query touches a bounded
 /// slice of an index however many records there are.
 /// </summary>
-internal sealed class UsageQueries(IDbContextFactory<TokenPoolDb> dbFactory, TimeProvider time)
+internal sealed class UsageQueries(IDbContextFactory<TokenPoolDb> dbFactory, QuotaLedger ledger, TimeProvider time)
 {
     /// <summary>The longest time range one table query or export may cover.</summary>
     public static readonly TimeSpan MaxRange = TimeSpan.FromDays(366);
@@ -74,9 +74,12 @@ internal sealed class UsageQueries(IDbContextFactory<TokenPoolDb> dbFactory, Tim
             .Select(g => new { Day = g.Key, Charged = g.Sum(d => d.ChargedMicros), Requests = g.Sum(d => d.Requests) })
             .ToListAsync(cancellationToken);
         var todays = days.Where(d => d.Day == today).ToList();
+
+        // Lease room that no request holds is the account's to spend: shown as balance, not as held.
+        var unused = ledger.UnusedMicros(accountId);
         return new UsageSummary(
-            account?.BalanceMicros ?? 0,
-            account?.ReservedMicros ?? 0,
+            (account?.BalanceMicros ?? 0) + unused,
+            (account?.ReservedMicros ?? 0) - unused,
             todays.Sum(d => d.Charged),
             days.Sum(d => d.Charged),
             todays.Sum(d => d.Requests),

@@ -5,20 +5,22 @@ using TokenPool.Data;
 
 namespace TokenPool.Billing;
 
-/// <summary>A finished request waiting to be written: its usage record and the reservation it settles.</summary>
+/// <summary>A finished request waiting to be written: its usage record and what it held from its key's lease.</summary>
 internal sealed record Settlement(UsageRecord Record, long ReservedMicros, bool HasReservation);
 
 /// <summary>
-/// Writes usage records and settles reservations off the request path, in batches, on the single writer.
-/// Settling is idempotent per request id: the reservation row is deleted first, and only the transaction
-/// that deleted it moves money. Records queued at shutdown are written after the server has stopped
-/// taking requests, so a normal shutdown loses none.
+/// Writes usage records and settles what requests held, off the request path, in batches, on the single
+/// writer. Settling is idempotent per request id: a request whose usage record exists is settled already and
+/// moves no money again. Records queued at shutdown are written after the server has stopped taking
+/// requests, and the leases' unused room is returned after them, so a normal shutdown loses nothing.
 /// </summary>
-internal sealed partial class UsageWriter(Database database, IOptions<BillingOptions> options, ILogger<UsageWriter> logger)
+internal sealed partial class UsageWriter(Database database, QuotaLedger ledger, IOptions<BillingOptions> options, ILogger<UsageWriter> logger)
     : IHostedLifecycleService
 {
     private readonly Channel<Settlement> _queue = Channel.CreateBounded<Settlement>(
         new BoundedChannelOptions(100_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    private const string LeaseReleasedNote = "Its reservation was released before it finished; nothing was charged.";
 
     private readonly int _batchSize = options.Value.SettlementBatchSize;
     private readonly long _overdraftMicros = options.Value.OverdraftMicros;
@@ -58,6 +60,26 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         }
     }
 
+    /// <summary>Releases whole lease rows whose process is gone (used by reconciliation).</summary>
+    public async Task ReleaseLeasesNowAsync(IReadOnlyList<Reservation> leases, CancellationToken cancellationToken)
+    {
+        await database.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var transaction = database.Writer.BeginTransaction();
+            foreach (var lease in leases)
+            {
+                ledger.Release(transaction, lease.RequestId, lease.AccountId, lease.KeyId, lease.AmountMicros);
+            }
+
+            transaction.Commit();
+        }
+        finally
+        {
+            database.WriteLock.Release();
+        }
+    }
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -72,7 +94,7 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Runs after the server has stopped: drains everything that is queued.</summary>
+    /// <summary>Runs after the server has stopped: drains everything that is queued, then returns the leases' unused room.</summary>
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
@@ -80,6 +102,8 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         {
             await _loop.WaitAsync(cancellationToken);
         }
+
+        await ledger.ReturnAllUnusedAsync(cancellationToken);
     }
 
     private async Task RunAsync()
@@ -161,13 +185,25 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
         record.ChargedMicros = 0;
         if (settlement.HasReservation)
         {
-            if (Execute(transaction, "DELETE FROM reservations WHERE request_id = $id", ("$id", record.RequestId)) == 0)
+            if (Scalar(transaction, "SELECT COUNT(*) FROM usage_records WHERE request_id = $id", ("$id", record.RequestId)) > 0)
             {
-                // Settled already, or released by reconciliation: money moves once only.
+                // Settled already: money moves once only.
                 LogAlreadySettled(logger, record.RequestId);
                 return;
             }
 
+            var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
+            if (Execute(transaction, "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
+                    ("$amount", settlement.ReservedMicros), ("$id", leaseId)) == 0)
+            {
+                // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
+                LogLeaseReleased(logger, record.RequestId);
+                record.Note = record.Note is null ? LeaseReleasedNote : record.Note + " " + LeaseReleasedNote;
+                InsertRecord(transaction, record);
+                return;
+            }
+
+            totals.Leases.Add(leaseId);
             var account = totals.Accounts.TryGetValue(record.AccountId, out var knownAccount)
                 ? knownAccount
                 : new AccountTotals(Scalar(transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
@@ -213,6 +249,18 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             totals.Keys[record.KeyId] = key with { LastUsedAt = Later(key.LastUsedAt, record.CreatedAt) };
         }
 
+        InsertRecord(transaction, record);
+
+        if (settlement.HasReservation && record.Model.Length > 0)
+        {
+            var day = new DailyKey(DateOnly.FromDateTime(record.CreatedAt), record.AccountId, record.KeyId, record.Model);
+            var sums = totals.Daily.TryGetValue(day, out var known) ? known : default;
+            totals.Daily[day] = new DailySums(sums.Requests + 1, sums.Input + record.InputTokens, sums.Cached + record.CachedInputTokens,
+                sums.Output + record.OutputTokens, sums.Reasoning + record.ReasoningTokens, sums.Charged + record.ChargedMicros);
+        }
+    }
+
+    private void InsertRecord(SqliteTransaction transaction, UsageRecord record) =>
         Execute(transaction, """
             INSERT INTO usage_records (request_id, created_at, account_id, key_id, channel_id, channel_key_id, model, endpoint,
                 is_stream, status, outcome, error_code, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
@@ -233,15 +281,6 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
             ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
             ("$attempts", record.Attempts), ("$note", record.Note));
 
-        if (settlement.HasReservation && record.Model.Length > 0)
-        {
-            var day = new DailyKey(DateOnly.FromDateTime(record.CreatedAt), record.AccountId, record.KeyId, record.Model);
-            var sums = totals.Daily.TryGetValue(day, out var known) ? known : default;
-            totals.Daily[day] = new DailySums(sums.Requests + 1, sums.Input + record.InputTokens, sums.Cached + record.CachedInputTokens,
-                sums.Output + record.OutputTokens, sums.Reasoning + record.ReasoningTokens, sums.Charged + record.ChargedMicros);
-        }
-    }
-
     private void WriteTotals(SqliteTransaction transaction, BatchTotals totals)
     {
         foreach (var (accountId, account) in totals.Accounts)
@@ -260,6 +299,11 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
                     last_used_at = $at
                 WHERE id = $key
                 """, ("$released", key.Released), ("$charged", key.Charged), ("$key", keyId), ("$at", key.LastUsedAt));
+        }
+
+        foreach (var leaseId in totals.Leases)
+        {
+            ledger.DeleteIfEmpty(transaction, leaseId);
         }
 
         foreach (var (day, sums) in totals.Daily)
@@ -301,6 +345,9 @@ internal sealed partial class UsageWriter(Database database, IOptions<BillingOpt
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Request {RequestId} was already settled; nothing charged again")]
     private static partial void LogAlreadySettled(ILogger logger, string requestId);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Request {RequestId} settled after its lease was released; nothing charged")]
+    private static partial void LogLeaseReleased(ILogger logger, string requestId);
 }
 
 /// <summary>What one settlement batch moves on an account: its balance as the batch goes, and the sums to write.</summary>
@@ -340,4 +387,6 @@ internal sealed class BatchTotals
     public Dictionary<long, KeyTotals> Keys { get; } = [];
 
     public Dictionary<DailyKey, DailySums> Daily { get; } = [];
+
+    public HashSet<string> Leases { get; } = new(StringComparer.Ordinal);
 }

@@ -11,7 +11,7 @@ internal interface IChangeListener
 /// <summary>
 /// Follows <c>change_log</c>. Every instance polls it once a second (an indexed max lookup), so a change
 /// written by any process, the CLI included, reaches every running gateway within about a second.
-/// Writers in this process call <see cref="Poke"/> to apply their own change at once.
+/// Writers in this process call <see cref="Poke(ChangeLogEntry)"/> to apply their own change at once.
 /// </summary>
 internal sealed partial class ChangeFeed(
     IDbContextFactory<TokenPoolDb> dbFactory,
@@ -24,8 +24,31 @@ internal sealed partial class ChangeFeed(
     private IChangeListener[]? _listeners;
     private long _lastSeq = -1;
 
-    public static void Record(TokenPoolDb db, string kind, long? entityId) =>
-        db.ChangeLog.Add(new ChangeLogEntry { Kind = kind, EntityId = entityId, CreatedAt = DateTime.UtcNow });
+    public static ChangeLogEntry Record(TokenPoolDb db, string kind, long? entityId)
+    {
+        var entry = new ChangeLogEntry { Kind = kind, EntityId = entityId, CreatedAt = DateTime.UtcNow };
+        db.ChangeLog.Add(entry);
+        return entry;
+    }
+
+    /// <summary>
+    /// Applies a key or account change this process has just saved before returning, so that, for example,
+    /// a key deleted in the console is refused by the very next request; other changes apply at the next poll,
+    /// which this call brings forward.
+    /// </summary>
+    public void Poke(ChangeLogEntry saved)
+    {
+        if (saved.Kind is ChangeKinds.Key or ChangeKinds.Account)
+        {
+            _listeners ??= [.. services.GetServices<IChangeListener>()];
+            foreach (var listener in _listeners)
+            {
+                listener.OnChanged([saved]);
+            }
+        }
+
+        Poke();
+    }
 
     public void Poke()
     {

@@ -16,7 +16,8 @@ namespace TokenPool.Gateway;
 /// <item>authenticate the key (from memory when warm; shape and checksum checked before any lookup);</item>
 /// <item>read the body once into a pooled buffer and pick out model, stream and limits;</item>
 /// <item>check the model against the catalogue, the pool and the key's allow-list;</item>
-/// <item>take a rate-limit slot, then reserve the request's most likely cost in one atomic statement;</item>
+/// <item>take a rate-limit slot, then hold the request's most likely cost from its key's lease, which is topped up in
+/// one atomic statement when it runs short (<see cref="QuotaLedger"/>);</item>
 /// <item>relay to the upstream with failover before the first byte (<see cref="UpstreamRelay"/>);</item>
 /// <item>settle: the usage record and the exact charge go to the batched writer, exactly once.</item>
 /// </list>
@@ -256,7 +257,7 @@ internal sealed partial class GatewayHandler(
         }
 
         var expires = now + longest + TimeSpan.FromMinutes(_billing.ReservationGraceMinutes);
-        var outcome = await ledger.ReserveAsync(exchange.RequestId, key, amount, now, expires, context.RequestAborted);
+        var outcome = await ledger.ReserveAsync(key, amount, now, expires, context.RequestAborted);
         switch (outcome)
         {
             case ReserveOutcome.Reserved:
@@ -277,7 +278,8 @@ internal sealed partial class GatewayHandler(
                 keys.InvalidateAccount(key.AccountId);
                 return GatewayErrors.Refused(KeyRefusal.AccountDisabled, key, urls.ApiKeysPage(context));
             default:
-                return GatewayErrors.InsufficientQuota(await BalanceAsync(key.AccountId, context.RequestAborted), amount, urls.UsagePage(context));
+                return GatewayErrors.InsufficientQuota(
+                    await BalanceAsync(key.AccountId, context.RequestAborted) + ledger.UnusedMicros(key.AccountId), amount, urls.UsagePage(context));
         }
     }
 

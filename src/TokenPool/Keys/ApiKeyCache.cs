@@ -7,9 +7,9 @@ namespace TokenPool.Keys;
 
 /// <summary>
 /// Keys by lookup hash, so that a warm request authenticates without a database round trip. Entries
-/// are dropped when the change log reports a change to the key or its account. The quota reservation
-/// re-checks key and account status in the database on every billed request, so even a stale entry
-/// cannot let a deleted key through.
+/// are dropped when the change log reports a change to the key or its account: at once for changes made
+/// in this process (the console), within the change feed's poll interval for changes made elsewhere (the
+/// CLI). Every lease top-up re-checks key and account status in the database as well.
 /// </summary>
 internal sealed class ApiKeyCache(IDbContextFactory<TokenPoolDb> dbFactory, KeySecrets secrets) : IChangeListener
 {

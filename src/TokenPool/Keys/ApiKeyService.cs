@@ -35,9 +35,9 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         db.ApiKeys.Add(row);
         await db.SaveChangesAsync(cancellationToken);
         db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyCreated, row.Id, clientAddress, $"name: {name}"));
-        ChangeFeed.Record(db, ChangeKinds.Key, row.Id);
+        var change = ChangeFeed.Record(db, ChangeKinds.Key, row.Id);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
         return new CreatedKey(row, key);
     }
 
@@ -87,9 +87,9 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         }
 
         db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyDeleted, keyId, clientAddress, null));
-        ChangeFeed.Record(db, ChangeKinds.Key, keyId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Key, keyId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
         return true;
     }
 
@@ -118,9 +118,9 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         }
 
         db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyUpdated, keyId, clientAddress, $"name: {name}"));
-        ChangeFeed.Record(db, ChangeKinds.Key, keyId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Key, keyId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
         return true;
     }
 
@@ -145,9 +145,9 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         }
 
         db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyLimitsChanged, keyId, clientAddress, limits.Describe()));
-        ChangeFeed.Record(db, ChangeKinds.Key, keyId);
+        var change = ChangeFeed.Record(db, ChangeKinds.Key, keyId);
         await db.SaveChangesAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(change);
         return true;
     }
 
@@ -175,11 +175,12 @@ internal sealed class ApiKeyService(IDbContextFactory<TokenPoolDb> dbFactory, Ke
         old.DeletedAt = time.GetUtcNow().UtcDateTime;
         old.ReplacedByKeyId = row.Id;
         db.AuditEvents.Add(Audit(accountId, AuditKinds.KeyRotated, old.Id, clientAddress, $"replaced by key {row.Id}"));
-        ChangeFeed.Record(db, ChangeKinds.Key, old.Id);
-        ChangeFeed.Record(db, ChangeKinds.Key, row.Id);
+        var oldChange = ChangeFeed.Record(db, ChangeKinds.Key, old.Id);
+        var change = ChangeFeed.Record(db, ChangeKinds.Key, row.Id);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        changes.Poke();
+        changes.Poke(oldChange);
+        changes.Poke(change);
         return new CreatedKey(row, key);
     }
 

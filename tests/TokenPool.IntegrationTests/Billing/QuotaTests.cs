@@ -176,7 +176,7 @@ public sealed class QuotaTests : IAsyncLifetime
         await _gateway.AssertMoneyInvariantAsync();
         var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
         var now = DateTime.UtcNow;
-        await _gateway.Get<QuotaLedger>().ReserveAsync("req_open", identity, 1_000, now, now.AddHours(1), CancellationToken.None);
+        await _gateway.Get<QuotaLedger>().ReserveAsync(identity, 1_000, now, now.AddHours(1), CancellationToken.None);
         await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(_gateway.ConnectionString))
         {
             await connection.OpenAsync();
@@ -188,7 +188,7 @@ public sealed class QuotaTests : IAsyncLifetime
         var problems = await MoneyInvariant.CheckAsync(_gateway.ConnectionString, 0, expectNoOpenReservations: true, CancellationToken.None);
 
         Assert.Contains(problems, p => p.StartsWith($"account {account.Id}: balance", StringComparison.Ordinal));
-        Assert.Contains(problems, p => p.Contains("req_open", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains($"reservation {_gateway.Get<QuotaLedger>().LeaseId(account.Id, identity.KeyId)} of 32000 is still open", StringComparison.Ordinal));
         Assert.DoesNotContain(problems, p => p.StartsWith("key ", StringComparison.Ordinal));
     }
 
@@ -199,7 +199,7 @@ public sealed class QuotaTests : IAsyncLifetime
         var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
         var ledger = _gateway.Get<QuotaLedger>();
         var now = DateTime.UtcNow;
-        Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync("req_twice", identity, 300_000, now, now.AddHours(1), CancellationToken.None));
+        Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync(identity, 300_000, now, now.AddHours(1), CancellationToken.None));
         var record = new UsageRecord
         {
             RequestId = "req_twice", CreatedAt = now, AccountId = account.Id, KeyId = identity.KeyId, Model = "gpt-5.5",
@@ -229,7 +229,7 @@ public sealed class QuotaTests : IAsyncLifetime
         var batch = new List<Settlement> { new(Record("req_refused", account.Id, identity.KeyId, now, 0), 0, HasReservation: false) };
         for (var i = 0; i < 4; i++)
         {
-            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync($"req_batch_{i}", identity, 200_000, now, now.AddHours(1), CancellationToken.None));
+            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync(identity, 200_000, now, now.AddHours(1), CancellationToken.None));
             batch.Add(new Settlement(Record($"req_batch_{i}", account.Id, identity.KeyId, now.AddSeconds(i), 400_000), 200_000, HasReservation: true));
         }
 
@@ -256,7 +256,7 @@ public sealed class QuotaTests : IAsyncLifetime
         var batch = new List<Settlement> { new(Record("req_refused_first", account.Id, identity.KeyId, now, 0), 0, HasReservation: false) };
         for (var i = 0; i < 2; i++)
         {
-            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync($"req_limited_{i}", identity, 200_000, now, now.AddHours(1), CancellationToken.None));
+            Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync(identity, 200_000, now, now.AddHours(1), CancellationToken.None));
             batch.Add(new Settlement(Record($"req_limited_{i}", account.Id, identity.KeyId, now, 400_000), 200_000, HasReservation: true));
         }
 

@@ -31,7 +31,7 @@ public sealed class UsageQueriesTests : IAsyncLifetime
     private async Task SettleAsync(string id, DateTime at, long keyId, string model, int status, long cost, long input = 100, long output = 10)
     {
         var identity = new KeyIdentity(keyId, "", _accountId, "sk-tp-…", ApiKeyStatus.Active, null, null, false, null, RequestLimits.None, RequestLimits.None);
-        Assert.Equal(ReserveOutcome.Reserved, await _gateway.Get<QuotaLedger>().ReserveAsync(id, identity, cost + 10, at, at.AddHours(2), CancellationToken.None));
+        Assert.Equal(ReserveOutcome.Reserved, await _gateway.Get<QuotaLedger>().ReserveAsync(identity, cost + 10, at, at.AddHours(2), CancellationToken.None));
         await _gateway.Get<UsageWriter>().WriteNowAsync(
             [new Settlement(new UsageRecord
             {

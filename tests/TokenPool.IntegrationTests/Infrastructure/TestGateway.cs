@@ -219,8 +219,15 @@ internal sealed class TestGateway : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Waits until every usage record queued so far is written.</summary>
-    public Task FlushUsageAsync() => Get<UsageWriter>().FlushAsync();
+    /// <summary>
+    /// Writes every queued usage record, then gives the leases' unused room back to the balances, as the
+    /// gateway does by itself once keys are idle: afterwards balances read as if nothing were in flight.
+    /// </summary>
+    public async Task FlushUsageAsync()
+    {
+        await Get<UsageWriter>().FlushAsync();
+        await Get<QuotaLedger>().ReturnAllUnusedAsync(CancellationToken.None);
+    }
 
     /// <summary>The store's connection string, for reading the database directly.</summary>
     public string ConnectionString => Get<Database>().ConnectionString;

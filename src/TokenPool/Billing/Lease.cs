@@ -1,0 +1,160 @@
+namespace TokenPool.Billing;
+
+/// <summary>
+/// Balance that this gateway instance has reserved in the store for one account and key (one row of
+/// <c>reservations</c>, named by <see cref="Id"/>), and how much of it no request holds yet. The row's amount
+/// is always what requests in flight hold from it plus <see cref="Free"/> plus <see cref="Returning"/>, so the
+/// store never shows less reserved than is in use. Requests take their reserve from <see cref="Free"/> in
+/// memory; only a top-up, a return or a settlement touches the row.
+/// </summary>
+internal sealed class Lease(string id, long accountId, long keyId)
+{
+    private readonly Lock _lock = new();
+    private long _free;
+    private long _returning;
+    private DateTime _expiresAt = DateTime.MinValue;
+    private long _lastHeldAt;
+
+    public string Id { get; } = id;
+
+    public long AccountId { get; } = accountId;
+
+    public long KeyId { get; } = keyId;
+
+    /// <summary>Held while the lease is topped up, so that one request at a time goes to the store for it.</summary>
+    public SemaphoreSlim TopUpGate { get; } = new(1, 1);
+
+    /// <summary>Reserved in the store and held by no request.</summary>
+    public long Free
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _free;
+            }
+        }
+    }
+
+    /// <summary>Taken out of <see cref="Free"/> to go back to the balance at the next return.</summary>
+    public long Returning
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _returning;
+            }
+        }
+    }
+
+    /// <summary>When the row expires: no request may hold from the lease past it.</summary>
+    public DateTime ExpiresAt
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _expiresAt;
+            }
+        }
+    }
+
+    /// <summary>Holds <paramref name="amount"/> for a request that may run until <paramref name="until"/>, if the lease covers both.</summary>
+    public bool TryHold(long amount, DateTime until, long nowTicks)
+    {
+        lock (_lock)
+        {
+            if (_free < amount || _expiresAt < until)
+            {
+                return false;
+            }
+
+            _free -= amount;
+            _lastHeldAt = nowTicks;
+            return true;
+        }
+    }
+
+    /// <summary>Takes all the free room, for a top-up that will hold the request from it and the new room together.</summary>
+    public long Claim()
+    {
+        lock (_lock)
+        {
+            var claimed = _free;
+            _free = 0;
+            return claimed;
+        }
+    }
+
+    /// <summary>After a top-up of <paramref name="added"/>: the claimed room and the new room, less the request's hold, become free.</summary>
+    public void CompleteTopUp(long claimed, long added, long held, DateTime expiresAt, long nowTicks)
+    {
+        lock (_lock)
+        {
+            _free += claimed + added - held;
+            _expiresAt = expiresAt > _expiresAt ? expiresAt : _expiresAt;
+            _lastHeldAt = nowTicks;
+        }
+    }
+
+    /// <summary>Puts back room claimed for a top-up that did not happen.</summary>
+    public void Unclaim(long claimed)
+    {
+        lock (_lock)
+        {
+            _free += claimed;
+        }
+    }
+
+    /// <summary>Moves the free room to <see cref="Returning"/>, so that no request can hold it any more.</summary>
+    public void Retire()
+    {
+        lock (_lock)
+        {
+            _returning += _free;
+            _free = 0;
+        }
+    }
+
+    /// <summary>
+    /// Takes what is to go back to the balance now: whatever is returning, and the free room too when
+    /// <paramref name="includeFree"/> or when no request has held from the lease for <paramref name="idleTicks"/>.
+    /// </summary>
+    public long TakeForReturn(bool includeFree, long nowTicks, long idleTicks)
+    {
+        lock (_lock)
+        {
+            var amount = _returning;
+            _returning = 0;
+            if (includeFree || nowTicks - _lastHeldAt >= idleTicks)
+            {
+                amount += _free;
+                _free = 0;
+            }
+
+            return amount;
+        }
+    }
+
+    /// <summary>Puts back an amount whose return failed, as returning, to be tried again.</summary>
+    public void ReturnFailed(long amount)
+    {
+        lock (_lock)
+        {
+            _returning += amount;
+        }
+    }
+
+    /// <summary>The lease's room that is not held by a request, free or on its way back.</summary>
+    public long Unused
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _free + _returning;
+            }
+        }
+    }
+}
