@@ -246,6 +246,25 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         return returns.Sum(r => r.Amount);
     }
 
+    /// <summary>
+    /// Takes all the unused room of the account's leases out of memory, for a settlement that will move it back to
+    /// the balance in its own transaction (see <see cref="Release"/>); on failure, give each back with
+    /// <see cref="Lease.ReturnFailed"/>.
+    /// </summary>
+    public List<(Lease Lease, long Amount)> TakeUnused(long accountId)
+    {
+        var taken = new List<(Lease Lease, long Amount)>();
+        foreach (var ((account, _), lease) in _leases)
+        {
+            if (account == accountId && lease.TakeForReturn(includeFree: true, 0, 0) is > 0 and var amount)
+            {
+                taken.Add((lease, amount));
+            }
+        }
+
+        return taken;
+    }
+
     /// <summary>Returns the room that has been idle long enough, and whatever changes of keys and accounts retired.</summary>
     public Task<long> ReturnIdleAsync(CancellationToken cancellationToken) => ReturnUnusedAsync(_ => false, cancellationToken);
 

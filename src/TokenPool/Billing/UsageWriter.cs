@@ -23,6 +23,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
     private const string LeaseReleasedNote = "Its reservation was released before it finished; nothing was charged.";
 
     private readonly int _batchSize = options.Value.SettlementBatchSize;
+    private readonly TimeSpan _delay = TimeSpan.FromMilliseconds(options.Value.SettlementDelayMilliseconds);
     private readonly long _overdraftMicros = options.Value.OverdraftMicros;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
@@ -112,6 +113,11 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync(CancellationToken.None))
         {
+            if (_delay > TimeSpan.Zero && reader.Count < _batchSize && !reader.Completion.IsCompleted)
+            {
+                await Task.Delay(_delay);
+            }
+
             while (batch.Count < _batchSize && reader.TryRead(out var item))
             {
                 batch.Add(item);
@@ -168,90 +174,128 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
     private void WriteBatch(IReadOnlyList<Settlement> batch)
     {
         var connection = database.Writer;
-        using var transaction = connection.BeginTransaction();
         var totals = new BatchTotals();
-        foreach (var settlement in batch)
+        try
         {
-            Settle(transaction, settlement, totals);
-        }
+            using var transaction = connection.BeginTransaction();
+            foreach (var settlement in batch)
+            {
+                Settle(transaction, settlement, totals);
+            }
 
-        WriteTotals(transaction, totals);
-        transaction.Commit();
+            WriteTotals(transaction, totals);
+            transaction.Commit();
+        }
+        catch
+        {
+            // Lease room taken for this batch is still reserved in the store: it goes back with the next return.
+            totals.TakenFromLeases.ForEach(taken => taken.Lease.ReturnFailed(taken.Amount));
+            throw;
+        }
     }
 
     private void Settle(SqliteTransaction transaction, Settlement settlement, BatchTotals totals)
     {
         var record = settlement.Record;
         record.ChargedMicros = 0;
-        if (settlement.HasReservation)
+        if (!settlement.HasReservation)
         {
-            if (Scalar(transaction, "SELECT COUNT(*) FROM usage_records WHERE request_id = $id", ("$id", record.RequestId)) > 0)
+            if (InsertRecord(transaction, record))
             {
-                // Settled already: money moves once only.
-                LogAlreadySettled(logger, record.RequestId);
-                return;
+                var unbilled = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
+                totals.Keys[record.KeyId] = unbilled with { LastUsedAt = Later(unbilled.LastUsedAt, record.CreatedAt) };
             }
 
-            var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
-            if (Execute(transaction, "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
-                    ("$amount", settlement.ReservedMicros), ("$id", leaseId)) == 0)
-            {
-                // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
-                LogLeaseReleased(logger, record.RequestId);
-                record.Note = record.Note is null ? LeaseReleasedNote : record.Note + " " + LeaseReleasedNote;
-                InsertRecord(transaction, record);
-                return;
-            }
+            return;
+        }
 
-            totals.Leases.Add(leaseId);
-            var account = totals.Accounts.TryGetValue(record.AccountId, out var knownAccount)
-                ? knownAccount
-                : new AccountTotals(Scalar(transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
-            var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
-            if (!key.RoomRead)
+        var account = totals.Accounts.TryGetValue(record.AccountId, out var knownAccount)
+            ? knownAccount
+            : new AccountTotals(Scalar(transaction, "SELECT balance_micros FROM accounts WHERE id = $id", ("$id", record.AccountId)));
+        var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
+        if (!key.RoomRead)
+        {
+            key = key with
             {
-                key = key with
+                RoomRead = true,
+                Room = database.WriterStatement(transaction,
+                    "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
+                    [("$id", record.KeyId)]).ExecuteScalar() as long?,
+            };
+        }
+
+        totals.Accounts[record.AccountId] = account;
+        totals.Keys[record.KeyId] = key;
+        var reserved = settlement.ReservedMicros;
+        var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
+
+        // A key's spend limit bounds its charges the same way the balance bounds the account's.
+        if (key.Room is { } keyRoom)
+        {
+            charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, reserved, _overdraftMicros);
+        }
+
+        if (charge < record.CostMicros && totals.AccountsDrained.Add(record.AccountId))
+        {
+            // The answer cost more than the room the store shows; room this gateway holds in the account's leases
+            // and no request needs is the account's too, so it goes back to the balance first.
+            foreach (var (lease, amount) in ledger.TakeUnused(record.AccountId))
+            {
+                totals.TakenFromLeases.Add((lease, amount));
+                ledger.Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
+                account = totals.Accounts[record.AccountId] = totals.Accounts[record.AccountId] with { Balance = totals.Accounts[record.AccountId].Balance + amount };
+                if (totals.Keys.TryGetValue(lease.KeyId, out var leaseKey) && leaseKey.Room is { } room)
                 {
-                    RoomRead = true,
-                    Room = database.WriterStatement(transaction,
-                        "SELECT spend_limit_micros - charged_micros - reserved_micros FROM api_keys WHERE id = $id AND spend_limit_micros IS NOT NULL",
-                        [("$id", record.KeyId)]).ExecuteScalar() as long?,
-                };
+                    totals.Keys[lease.KeyId] = leaseKey with { Room = room + amount };
+                }
             }
 
-            var reserved = settlement.ReservedMicros;
-            var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
-
-            // A key's spend limit bounds its charges the same way the balance bounds the account's.
-            if (key.Room is { } keyRoom)
+            key = totals.Keys[record.KeyId];
+            charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
+            if (key.Room is { } widerRoom)
             {
-                charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, reserved, _overdraftMicros);
+                charge = QuotaLedger.ChargeWithinBound(charge, widerRoom, reserved, _overdraftMicros);
             }
-
-            record.ChargedMicros = charge;
-            totals.Accounts[record.AccountId] = account with
-            {
-                Balance = account.Balance + reserved - charge,
-                Released = account.Released + reserved,
-                Charged = account.Charged + charge,
-            };
-            totals.Keys[record.KeyId] = key with
-            {
-                Room = key.Room + reserved - charge,
-                Released = key.Released + reserved,
-                Charged = key.Charged + charge,
-                LastUsedAt = Later(key.LastUsedAt, record.CreatedAt),
-            };
         }
-        else
+
+        record.ChargedMicros = charge;
+
+        // The record's request id decides: a request whose record exists is settled already, and money moves once only.
+        if (!InsertRecord(transaction, record))
         {
-            var key = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
-            totals.Keys[record.KeyId] = key with { LastUsedAt = Later(key.LastUsedAt, record.CreatedAt) };
+            record.ChargedMicros = 0;
+            LogAlreadySettled(logger, record.RequestId);
+            return;
         }
 
-        InsertRecord(transaction, record);
+        var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
+        if (Execute(transaction, "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
+                ("$amount", reserved), ("$id", leaseId)) == 0)
+        {
+            // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
+            LogLeaseReleased(logger, record.RequestId);
+            record.ChargedMicros = 0;
+            Execute(transaction, "UPDATE usage_records SET charged_micros = 0, note = trim(coalesce(note, '') || ' ' || $note) WHERE request_id = $id",
+                ("$note", LeaseReleasedNote), ("$id", record.RequestId));
+            return;
+        }
 
-        if (settlement.HasReservation && record.Model.Length > 0)
+        totals.Leases.Add(leaseId);
+        totals.Accounts[record.AccountId] = account with
+        {
+            Balance = account.Balance + reserved - charge,
+            Released = account.Released + reserved,
+            Charged = account.Charged + charge,
+        };
+        totals.Keys[record.KeyId] = key with
+        {
+            Room = key.Room + reserved - charge,
+            Released = key.Released + reserved,
+            Charged = key.Charged + charge,
+            LastUsedAt = Later(key.LastUsedAt, record.CreatedAt),
+        };
+
+        if (record.Model.Length > 0)
         {
             var day = new DailyKey(DateOnly.FromDateTime(record.CreatedAt), record.AccountId, record.KeyId, record.Model);
             var sums = totals.Daily.TryGetValue(day, out var known) ? known : default;
@@ -260,7 +304,8 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         }
     }
 
-    private void InsertRecord(SqliteTransaction transaction, UsageRecord record) =>
+    /// <summary>Inserts the usage record; false when the request has one already.</summary>
+    private bool InsertRecord(SqliteTransaction transaction, UsageRecord record) =>
         Execute(transaction, """
             INSERT INTO usage_records (request_id, created_at, account_id, key_id, channel_id, channel_key_id, model, endpoint,
                 is_stream, status, outcome, error_code, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
@@ -279,7 +324,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
             ("$estimated", record.IsEstimated), ("$cost", record.CostMicros), ("$charged", record.ChargedMicros),
             ("$in_price", record.InputMicrosPerMillion), ("$cached_price", record.CachedInputMicrosPerMillion),
             ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
-            ("$attempts", record.Attempts), ("$note", record.Note));
+            ("$attempts", record.Attempts), ("$note", record.Note)) == 1;
 
     private void WriteTotals(SqliteTransaction transaction, BatchTotals totals)
     {
@@ -389,4 +434,10 @@ internal sealed class BatchTotals
     public Dictionary<DailyKey, DailySums> Daily { get; } = [];
 
     public HashSet<string> Leases { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Accounts whose leases' unused room this batch has moved back to the balance.</summary>
+    public HashSet<long> AccountsDrained { get; } = [];
+
+    /// <summary>The lease room this batch took out of memory, to give back if the batch fails.</summary>
+    public List<(Lease Lease, long Amount)> TakenFromLeases { get; } = [];
 }

@@ -41,6 +41,9 @@ internal sealed partial class GatewayHandler(
     /// <summary>The id of the request's usage record (its request id), sent on every response that gets one.</summary>
     public const string UsageRecordIdHeader = "x-tokenpool-usage-record-id";
 
+    private readonly string _requestPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+    private long _requestSequence = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8)) & 0x0000_7FFF_FFFF_FFFF;
+
     private readonly GatewayOptions _gateway = gatewayOptions.Value;
     private readonly BillingOptions _billing = billingOptions.Value;
 
@@ -359,11 +362,19 @@ internal sealed partial class GatewayHandler(
         return await db.ApiKeys.Where(k => k.Id == keyId).Select(k => k.SpendLimitMicros).FirstOrDefaultAsync(cancellationToken);
     }
 
-    private static string NewRequestId()
+    /// <summary>
+    /// A request id unique across processes and restarts: a random prefix chosen at start, then a counter that
+    /// starts at a random value (no random draw per request).
+    /// </summary>
+    private string NewRequestId()
     {
-        Span<byte> bytes = stackalloc byte[12];
-        RandomNumberGenerator.Fill(bytes);
-        return string.Create(CultureInfo.InvariantCulture, $"req_{Convert.ToHexStringLower(bytes)}");
+        var sequence = (ulong)Interlocked.Increment(ref _requestSequence) & 0xFFFF_FFFF_FFFF;
+        return string.Create(28, (Prefix: _requestPrefix, Sequence: sequence), static (chars, state) =>
+        {
+            "req_".CopyTo(chars);
+            state.Prefix.CopyTo(chars[4..]);
+            state.Sequence.TryFormat(chars[16..], out _, "x12", CultureInfo.InvariantCulture);
+        });
     }
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information,

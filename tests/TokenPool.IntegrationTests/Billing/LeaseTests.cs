@@ -139,6 +139,35 @@ public sealed class LeaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnswerCostingMoreThanItsReserve_IsChargedInFull_WhenTheLeaseHoldsTheRestOfTheBalance()
+    {
+        var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
+        var (account, key) = await UserWithKeyAsync(_gateway, 10 * amount);
+        using var client = _gateway.ClientWithKey(key);
+        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The upstream ignores max_output_tokens and bills four times the reserved output. Most of the balance sits in
+        // the key's lease, not in the balance column; it still pays for the answer.
+        var price = _gateway.Get<PriceCatalog>().Find("gpt-5.5")!;
+        var cost = Pricing.Cost(new TokenUsage(InputEstimate(Body), 0, 4000, 0), price);
+        Assert.True(cost < 9 * amount);
+        using (var response = await client.SendAsync(Post("v1/responses", Body,
+            string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},4000"))))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await _gateway.FlushUsageAsync();
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(amount + cost, after.ChargedMicros);
+        Assert.Equal((10 * amount) - amount - cost, after.BalanceMicros);
+        await _gateway.AssertMoneyInvariantAsync();
+    }
+
+    [Fact]
     public async Task TwoKeysOfOneAccount_ShareTheBalance_WhenOneKeysLeaseHoldsMostOfIt()
     {
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
