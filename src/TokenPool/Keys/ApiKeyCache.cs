@@ -18,6 +18,10 @@ internal sealed class ApiKeyCache(IDbContextFactory<TokenPoolDb> dbFactory, KeyS
     private const int MaxEntries = 100_000;
 
     private readonly ConcurrentDictionary<UInt128, Entry> _entries = new();
+    private long _storeReads;
+
+    /// <summary>How many times a key was read from the store since start (cold cache, refresh, or a recheck).</summary>
+    public long StoreReads => Interlocked.Read(ref _storeReads);
 
     /// <summary>Finds the key, from memory when possible. Null when no such key exists.</summary>
     public ValueTask<KeyIdentity?> FindAsync(string key, CancellationToken cancellationToken)
@@ -39,6 +43,7 @@ internal sealed class ApiKeyCache(IDbContextFactory<TokenPoolDb> dbFactory, KeyS
 
     private async Task<KeyIdentity?> LoadAsync(string lookupHash, UInt128 cacheKey, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _storeReads);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var row = await db.ApiKeys.AsNoTracking()
             .Where(k => k.LookupHash == lookupHash)

@@ -30,13 +30,15 @@ public sealed class LeaseTests : IAsyncLifetime
     private string ExactCostSim => string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},1000");
 
     [Fact]
-    public async Task SixteenRequestsInARow_TopUpTheLeaseTwice_AndAreChargedExactly()
+    public async Task SixteenRequestsInARow_TouchTheStoreOnlyForTwoLeaseTopUps_AndAreChargedExactly()
     {
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
         var (account, key) = await UserWithKeyAsync(_gateway, 100 * amount);
         using var client = _gateway.ClientWithKey(key);
         var ledger = _gateway.Get<QuotaLedger>();
+        var keys = _gateway.Get<ApiKeyCache>();
         var before = ledger.TopUps;
+        var keyReadsBefore = keys.StoreReads;
 
         for (var i = 0; i < 16; i++)
         {
@@ -44,8 +46,10 @@ public sealed class LeaseTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        // One top-up holds room for eight requests like these: sixteen requests need two.
+        // One top-up holds room for eight requests like these: sixteen requests need two. The key is read from
+        // the store once, when the cache first meets it; every other request goes upstream without a round trip.
         Assert.Equal(2, ledger.TopUps - before);
+        Assert.Equal(1, keys.StoreReads - keyReadsBefore);
         await _gateway.FlushUsageAsync();
         var after = await AccountAsync(_gateway, account.Id);
         Assert.Equal(100 * amount - (16 * amount), after.BalanceMicros);
