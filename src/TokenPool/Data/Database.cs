@@ -16,7 +16,8 @@ namespace TokenPool.Data;
 internal sealed class Database : IAsyncDisposable
 {
     private readonly SqliteConnection _writer;
-    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
+    // Keyed by the SQL string's identity: callers pass constants, so a lookup never hashes or compares the text.
+    private readonly Dictionary<string, SqliteCommand> _statements = new(ReferenceEqualityComparer.Instance);
 
     public Database(IOptions<StoreOptions> options)
     {
@@ -52,10 +53,12 @@ internal sealed class Database : IAsyncDisposable
 
     /// <summary>
     /// The statement for <paramref name="sql"/> on <see cref="Writer"/>, prepared once and reused, bound to this
-    /// call's transaction and parameter values. Use only while holding <see cref="WriteLock"/>.
+    /// call's transaction and parameter values. Use only while holding <see cref="WriteLock"/>. The SQL must be a
+    /// constant (a literal): statements are found by the string's identity.
     /// </summary>
     public SqliteCommand WriterStatement(SqliteTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
     {
+        System.Diagnostics.Debug.Assert(string.IsInterned(sql) is not null, "WriterStatement takes constant SQL only.");
         var connection = Writer;
         if (!_statements.TryGetValue(sql, out var command) || command.Connection != connection)
         {
