@@ -57,34 +57,31 @@ internal static class ConsoleSetup
 
     public static WebApplication MapConsole(this WebApplication app)
     {
-        app.Use(static async (context, next) =>
-        {
-            if (!context.Request.Path.StartsWithSegments("/console"))
-            {
-                await next(context);
-                return;
-            }
-
-            var headers = context.Response.Headers;
-            headers.XFrameOptions = "DENY";
-            headers.XContentTypeOptions = "nosniff";
-            headers["Referrer-Policy"] = "no-referrer";
-            headers.CacheControl = "no-cache, no-store";
-            headers.Pragma = "no-cache";
-            headers.ContentSecurityPolicy =
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-            await next(context);
-            if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted)
-            {
-                context.Response.ContentType = "text/html; charset=utf-8";
-                await context.Response.WriteAsync(NotFoundPage, context.RequestAborted);
-            }
-        });
+        app.Use(static (context, next) => context.Request.Path.StartsWithSegments("/console") ? WithConsoleHeadersAsync(context, next) : next(context));
         app.MapGet("/console", (HttpContext context) =>
             Results.Redirect(context.User.Identity?.IsAuthenticated == true ? "/console/api-keys" : "/console/sign-in"));
         app.MapGet("/console/assets/{name}", ServeAsset);
         app.MapRazorPages();
         return app;
+    }
+
+    /// <summary>Security headers on every console response, and the console's own page for a 404.</summary>
+    private static async Task WithConsoleHeadersAsync(HttpContext context, RequestDelegate next)
+    {
+        var headers = context.Response.Headers;
+        headers.XFrameOptions = "DENY";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.CacheControl = "no-cache, no-store";
+        headers.Pragma = "no-cache";
+        headers.ContentSecurityPolicy =
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+        await next(context);
+        if (context.Response.StatusCode == StatusCodes.Status404NotFound && !context.Response.HasStarted)
+        {
+            context.Response.ContentType = "text/html; charset=utf-8";
+            await context.Response.WriteAsync(NotFoundPage, context.RequestAborted);
+        }
     }
 
     private const string NotFoundPage =
