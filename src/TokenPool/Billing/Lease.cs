@@ -14,6 +14,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
     private long _returning;
     private DateTime _expiresAt = DateTime.MinValue;
     private long _lastHeldAt;
+    private long _generation;
 
     public string Id { get; } = id;
 
@@ -60,17 +61,40 @@ internal sealed class Lease(string id, long accountId, long keyId)
         }
     }
 
-    /// <summary>Holds <paramref name="amount"/> for a request that may run until <paramref name="until"/>, if the lease covers both.</summary>
-    public bool TryHold(long amount, DateTime until, long nowTicks)
+    /// <summary>
+    /// Whether a refill ahead of need was refused by the store (no balance or limit room for a whole lease); the
+    /// next top-up a request makes itself clears it.
+    /// </summary>
+    public bool RefillRefused { get; set; }
+
+    /// <summary>Changes each time the lease is retired; room topped up in an older generation is not lent.</summary>
+    public long Generation
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _generation;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Holds <paramref name="amount"/> for a request that may run until <paramref name="until"/>, if the lease covers
+    /// both; <paramref name="freeAfter"/> is the room left.
+    /// </summary>
+    public bool TryHold(long amount, DateTime until, long nowTicks, out long freeAfter)
     {
         lock (_lock)
         {
+            freeAfter = _free;
             if (_free < amount || _expiresAt < until)
             {
                 return false;
             }
 
             _free -= amount;
+            freeAfter = _free;
             _lastHeldAt = nowTicks;
             return true;
         }
@@ -87,23 +111,41 @@ internal sealed class Lease(string id, long accountId, long keyId)
         }
     }
 
-    /// <summary>After a top-up of <paramref name="added"/>: the claimed room and the new room, less the request's hold, become free.</summary>
-    public void CompleteTopUp(long claimed, long added, long held, DateTime expiresAt, long nowTicks)
+    /// <summary>
+    /// After a top-up of <paramref name="added"/> begun in <paramref name="generation"/>: the claimed room and the new
+    /// room, less the request's hold, become free; or go back to the balance, when the key or account changed meanwhile.
+    /// </summary>
+    public void CompleteTopUp(long generation, long claimed, long added, long held, DateTime expiresAt, long nowTicks)
     {
         lock (_lock)
         {
-            _free += claimed + added - held;
+            if (generation == _generation)
+            {
+                _free += claimed + added - held;
+            }
+            else
+            {
+                _returning += claimed + added - held;
+            }
+
             _expiresAt = expiresAt > _expiresAt ? expiresAt : _expiresAt;
             _lastHeldAt = nowTicks;
         }
     }
 
-    /// <summary>Puts back room claimed for a top-up that did not happen.</summary>
-    public void Unclaim(long claimed)
+    /// <summary>Puts back room claimed in <paramref name="generation"/> for a top-up that did not happen.</summary>
+    public void Unclaim(long generation, long claimed)
     {
         lock (_lock)
         {
-            _free += claimed;
+            if (generation == _generation)
+            {
+                _free += claimed;
+            }
+            else
+            {
+                _returning += claimed;
+            }
         }
     }
 
@@ -114,6 +156,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
         {
             _returning += _free;
             _free = 0;
+            _generation++;
         }
     }
 

@@ -115,17 +115,61 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         ArgumentOutOfRangeException.ThrowIfNegative(amountMicros);
         cancellationToken.ThrowIfCancellationRequested();
         var lease = _leases.GetOrAdd((key.AccountId, key.KeyId), static (k, ledger) => new Lease(ledger.LeaseId(k.AccountId, k.KeyId), k.AccountId, k.KeyId), this);
-        if (lease.TryHold(amountMicros, expiresAt, Environment.TickCount64))
+        if (lease.TryHold(amountMicros, expiresAt, Environment.TickCount64, out var freeAfter))
         {
+            // Running low: top the lease up now, off this request's path, so that the next requests need not wait for it.
+            if (_leaseRequests >= 4 && freeAfter < SaturatingProduct(amountMicros, _leaseRequests / 4) && !lease.RefillRefused && lease.TopUpGate.Wait(0, CancellationToken.None))
+            {
+                _ = RefillAsync(lease, key, amountMicros, now, expiresAt);
+            }
+
             return ReserveOutcome.Reserved;
         }
 
         await lease.TopUpGate.WaitAsync(cancellationToken);
         try
         {
-            return lease.TryHold(amountMicros, expiresAt, Environment.TickCount64)
+            return lease.TryHold(amountMicros, expiresAt, Environment.TickCount64, out _)
                 ? ReserveOutcome.Reserved
                 : await TopUpAsync(lease, key, amountMicros, now, expiresAt);
+        }
+        finally
+        {
+            lease.TopUpGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Adds room for <see cref="BillingOptions.LeaseRequests"/> more requests like this one to a lease that runs low.
+    /// Called holding the lease's gate, which it releases. A refusal (no balance or limit room for that much) stops
+    /// refills until a request tops the lease up itself, exactly as it would without refills.
+    /// </summary>
+    private async Task RefillAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt)
+    {
+        try
+        {
+            var generation = lease.Generation;
+            var added = SaturatingProduct(amountMicros, _leaseRequests);
+            var until = expiresAt + ExpirySlack;
+            if (lease.ExpiresAt > until)
+            {
+                until = lease.ExpiresAt;
+            }
+
+            if (await WriteTopUpAsync(lease, key, added, now, until) == ReserveOutcome.Reserved)
+            {
+                Interlocked.Increment(ref _topUps);
+                lease.CompleteTopUp(generation, 0, added, 0, until, Environment.TickCount64);
+            }
+            else
+            {
+                lease.RefillRefused = true;
+            }
+        }
+        catch (Exception ex)
+        {
+            lease.RefillRefused = true;
+            LogRefillFailed(logger, lease.Id, ex);
         }
         finally
         {
@@ -136,6 +180,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// <summary>Tops the lease up by enough for this request and, when the balance and limits allow, for many more like it.</summary>
     private async Task<ReserveOutcome> TopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt)
     {
+        var generation = lease.Generation;
         var claimed = lease.Claim();
         var need = Math.Max(0, amountMicros - claimed);
         var generous = need == 0 ? 0 : Math.Max(need, SaturatingProduct(amountMicros, _leaseRequests) - claimed);
@@ -161,12 +206,13 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
         if (outcome != ReserveOutcome.Reserved)
         {
-            lease.Unclaim(claimed);
+            lease.Unclaim(generation, claimed);
             return outcome;
         }
 
         Interlocked.Increment(ref _topUps);
-        lease.CompleteTopUp(claimed, added, amountMicros, until, Environment.TickCount64);
+        lease.RefillRefused = false;
+        lease.CompleteTopUp(generation, claimed, added, amountMicros, until, Environment.TickCount64);
         return ReserveOutcome.Reserved;
     }
 
@@ -469,6 +515,9 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Returning the unused room of {Count} leases failed; retrying with the next return")]
     private static partial void LogReturnFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Refilling lease {LeaseId} ahead of need failed; requests will top it up themselves")]
+    private static partial void LogRefillFailed(ILogger logger, string leaseId, Exception exception);
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Lease {LeaseId} holds less than the {AmountMicros} micro-USD to release; it was released already")]
     private static partial void LogLeaseShort(ILogger logger, string leaseId, long amountMicros);

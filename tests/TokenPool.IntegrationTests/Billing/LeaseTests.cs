@@ -30,7 +30,7 @@ public sealed class LeaseTests : IAsyncLifetime
     private string ExactCostSim => string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(Body)},1000");
 
     [Fact]
-    public async Task SixteenRequestsInARow_TouchTheStoreOnlyForTwoLeaseTopUps_AndAreChargedExactly()
+    public async Task SixteenRequestsInARow_TouchTheStoreOnlyForAFewLeaseTopUps_AndAreChargedExactly()
     {
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
         var (account, key) = await UserWithKeyAsync(_gateway, 100 * amount);
@@ -46,9 +46,10 @@ public sealed class LeaseTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        // One top-up holds room for eight requests like these: sixteen requests need two. The key is read from
-        // the store once, when the cache first meets it; every other request goes upstream without a round trip.
-        Assert.Equal(2, ledger.TopUps - before);
+        // One top-up holds room for eight requests like these: sixteen requests need two, or three when a refill made
+        // ahead of need (once a quarter of the room is left) lands before the room runs out. The key is read from the
+        // store once, when the cache first meets it; every other request goes upstream without a round trip.
+        Assert.InRange(ledger.TopUps - before, 2, 3);
         Assert.Equal(1, keys.StoreReads - keyReadsBefore);
         await _gateway.FlushUsageAsync();
         var after = await AccountAsync(_gateway, account.Id);
