@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace TokenPool.Hosting;
 
@@ -13,28 +15,53 @@ namespace TokenPool.Hosting;
 internal sealed class BatchedConsoleLoggerProvider : ILoggerProvider
 {
     private readonly ConcurrentDictionary<string, BatchedConsoleLogger> _loggers = new(StringComparer.Ordinal);
+    private readonly Lazy<BatchedConsoleWriter> _stdout;
+    private readonly Lazy<BatchedConsoleWriter> _stderr;
+    private readonly LogLevel _stderrThreshold;
 
-    public BatchedConsoleLoggerProvider()
-        : this(Console.OpenStandardOutput(), ConsoleColorCodes.Enabled(), BatchedConsoleWriter.DefaultMaxPendingBytes)
+    /// <summary>Writes to stdout, and to stderr from <see cref="ConsoleLoggerOptions.LogToStandardErrorThreshold"/> up (the CLI sends everything there).</summary>
+    public BatchedConsoleLoggerProvider(IOptions<ConsoleLoggerOptions> options)
+        : this(
+            () => new BatchedConsoleWriter(Console.OpenStandardOutput(), ConsoleColorCodes.Enabled(Console.IsOutputRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
+            () => new BatchedConsoleWriter(Console.OpenStandardError(), ConsoleColorCodes.Enabled(Console.IsErrorRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
+            options.Value.LogToStandardErrorThreshold)
     {
     }
 
     internal BatchedConsoleLoggerProvider(Stream output, bool colors, int maxPendingBytes)
+        : this(() => new BatchedConsoleWriter(output, colors, maxPendingBytes), () => throw new InvalidOperationException("No stderr in this logger."), LogLevel.None)
     {
-        Writer = new BatchedConsoleWriter(output, colors, maxPendingBytes);
     }
 
-    internal BatchedConsoleWriter Writer { get; }
+    private BatchedConsoleLoggerProvider(Func<BatchedConsoleWriter> stdout, Func<BatchedConsoleWriter> stderr, LogLevel stderrThreshold)
+    {
+        _stdout = new Lazy<BatchedConsoleWriter>(stdout);
+        _stderr = new Lazy<BatchedConsoleWriter>(stderr);
+        _stderrThreshold = stderrThreshold;
+    }
 
     public ILogger CreateLogger(string categoryName) =>
-        _loggers.GetOrAdd(categoryName, static (name, writer) => new BatchedConsoleLogger(name, writer, force: false), Writer);
+        _loggers.GetOrAdd(categoryName, static (name, provider) => new BatchedConsoleLogger(name, provider.WriterFor, force: false), this);
 
-    /// <summary>Writes every line still buffered, then stops the writer thread.</summary>
-    public void Dispose() => Writer.Dispose();
+    /// <summary>Writes every line still buffered, then stops the writer threads.</summary>
+    public void Dispose()
+    {
+        if (_stdout.IsValueCreated)
+        {
+            _stdout.Value.Dispose();
+        }
+
+        if (_stderr.IsValueCreated)
+        {
+            _stderr.Value.Dispose();
+        }
+    }
+
+    private BatchedConsoleWriter WriterFor(LogLevel level) => level >= _stderrThreshold && _stderrThreshold != LogLevel.None ? _stderr.Value : _stdout.Value;
 }
 
 /// <summary>One category's logger; formatting happens in <see cref="BatchedConsoleWriter.Append"/>.</summary>
-internal sealed class BatchedConsoleLogger(string category, BatchedConsoleWriter writer, bool force) : ILogger
+internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, BatchedConsoleWriter> writerFor, bool force) : ILogger
 {
     private readonly byte[] _category = Encoding.UTF8.GetBytes(category);
 
@@ -57,7 +84,7 @@ internal sealed class BatchedConsoleLogger(string category, BatchedConsoleWriter
             return;
         }
 
-        writer.Append(logLevel, _category, eventId.Id, message, exception, force);
+        writerFor(logLevel).Append(logLevel, _category, eventId.Id, message, exception, force);
     }
 }
 
@@ -97,7 +124,7 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
         _output = output;
         _maxPendingBytes = maxPendingBytes;
         _levels = ConsoleColorCodes.LevelPrefixes(colors);
-        _self = new BatchedConsoleLogger(typeof(BatchedConsoleWriter).FullName!, this, force: true);
+        _self = new BatchedConsoleLogger(typeof(BatchedConsoleWriter).FullName!, _ => this, force: true);
         _thread = new Thread(Run) { IsBackground = true, Name = "TokenPool console log writer" };
         _thread.Start();
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -358,7 +385,7 @@ internal static class ConsoleColorCodes
     private const string DefaultBackground = "\x1B[49m";
 
     /// <summary>Colours as SimpleConsole decides by default: only on a terminal, unless redirection is explicitly allowed.</summary>
-    public static bool Enabled()
+    public static bool Enabled(bool redirected)
     {
         if (Environment.GetEnvironmentVariable("NO_COLOR") is { Length: > 0 })
         {
@@ -366,7 +393,7 @@ internal static class ConsoleColorCodes
         }
 
         var allow = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_CONSOLE_ALLOW_ANSI_COLOR_REDIRECTION");
-        return allow is "1" || string.Equals(allow, "true", StringComparison.OrdinalIgnoreCase) || !Console.IsOutputRedirected;
+        return allow is "1" || string.Equals(allow, "true", StringComparison.OrdinalIgnoreCase) || !redirected;
     }
 
     /// <summary>The level prefix for each <see cref="LogLevel"/> value (index = level), e.g. <c>info</c>.</summary>
