@@ -90,7 +90,9 @@ internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, Batch
 
 /// <summary>
 /// The buffer behind <see cref="BatchedConsoleLoggerProvider"/>. Callers append formatted lines under a short
-/// lock; the writer thread swaps the buffer out and writes it with one call. When the buffer holds
+/// lock; the writer thread swaps the buffer out and writes it with one call. An idle writer is woken by the
+/// first line, so it appears at once; while lines keep coming it writes every 2 ms instead of being woken for
+/// each line. When the buffer holds
 /// <c>maxPendingBytes</c> (stdout not keeping up), a caller waits at most 50 ms for the writer, then drops its
 /// line; the number of dropped lines is logged (event 9002) as soon as the writer catches up. Dispose, process
 /// exit and an unhandled exception all write out what is buffered.
@@ -101,6 +103,7 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
 
     private const int InitialBytes = 16 * 1024;
     private const int WaitWhenFullMilliseconds = 50;
+    private const int BusyWriteIntervalMilliseconds = 2;
     private const int FixedBytesPerLine = 64;
     private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(5);
     private static readonly byte[] NewLine = Encoding.UTF8.GetBytes(Environment.NewLine);
@@ -116,6 +119,7 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
     private byte[] _spare = new byte[InitialBytes];
     private int _pendingLength;
     private long _dropped;
+    private bool _writerIdle;
     private bool _stopping;
     private bool _stopped;
 
@@ -155,10 +159,10 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
                 Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + maxBytes));
             }
 
-            var wasEmpty = _pendingLength == 0;
             _pendingLength += Format(_pending.AsSpan(_pendingLength), prefix, category, eventId, message, exceptionText);
-            if (wasEmpty)
+            if (_writerIdle)
             {
+                _writerIdle = false;
                 Monitor.PulseAll(_gate);
             }
         }
@@ -302,18 +306,38 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
 
     private void Run()
     {
+        var busy = false;
         while (true)
         {
             lock (_gate)
             {
-                while (_pendingLength == 0 && !_stopping)
+                if (busy)
                 {
-                    Monitor.Wait(_gate);
+                    if (!_stopping && _pendingLength < _maxPendingBytes / 2)
+                    {
+                        Monitor.Wait(_gate, BusyWriteIntervalMilliseconds);
+                    }
+                }
+                else
+                {
+                    while (_pendingLength == 0 && !_stopping)
+                    {
+                        _writerIdle = true;
+                        Monitor.Wait(_gate);
+                    }
+
+                    _writerIdle = false;
                 }
 
                 if (_pendingLength == 0)
                 {
-                    return;
+                    if (_stopping)
+                    {
+                        return;
+                    }
+
+                    busy = false;
+                    continue;
                 }
             }
 
@@ -323,6 +347,7 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
             }
 
             ReportDropped();
+            busy = true;
         }
     }
 
