@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace TokenPool.Hosting;
 
 /// <summary>
@@ -32,12 +34,7 @@ internal static class TokenPoolConfiguration
     public static ILoggingBuilder AddTokenPoolLogging(this ILoggingBuilder logging)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(options =>
-        {
-            options.SingleLine = true;
-            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            options.UseUtcTimestamp = true;
-        });
+        logging.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoggerProvider, BatchedConsoleLoggerProvider>());
 
         // Framework logs stay at warnings: request lines can carry query strings, and EF Core logs SQL.
         logging.AddFilter("Microsoft", LogLevel.Warning);

@@ -1,0 +1,441 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+
+namespace TokenPool.Hosting;
+
+/// <summary>
+/// TokenPool's console logging, cheap enough for one line per API request: each line is formatted on the
+/// logging thread straight into a shared UTF-8 buffer, and one background thread writes everything buffered
+/// to stdout in a single write per wake-up. Lines have SimpleConsole's single-line shape
+/// (<c>2026-01-02T03:04:05.678Z info: Category[4001] message</c>, exception text on the same line).
+/// </summary>
+[ProviderAlias("Console")]
+internal sealed class BatchedConsoleLoggerProvider : ILoggerProvider
+{
+    private readonly ConcurrentDictionary<string, BatchedConsoleLogger> _loggers = new(StringComparer.Ordinal);
+    private readonly Lazy<BatchedConsoleWriter> _stdout;
+    private readonly Lazy<BatchedConsoleWriter> _stderr;
+    private readonly LogLevel _stderrThreshold;
+
+    /// <summary>Writes to stdout, and to stderr from <see cref="ConsoleLoggerOptions.LogToStandardErrorThreshold"/> up (the CLI sends everything there).</summary>
+    public BatchedConsoleLoggerProvider(IOptions<ConsoleLoggerOptions> options)
+        : this(
+            () => new BatchedConsoleWriter(Console.OpenStandardOutput(), ConsoleColorCodes.Enabled(Console.IsOutputRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
+            () => new BatchedConsoleWriter(Console.OpenStandardError(), ConsoleColorCodes.Enabled(Console.IsErrorRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
+            options.Value.LogToStandardErrorThreshold)
+    {
+    }
+
+    internal BatchedConsoleLoggerProvider(Stream output, bool colors, int maxPendingBytes)
+        : this(() => new BatchedConsoleWriter(output, colors, maxPendingBytes), () => throw new InvalidOperationException("No stderr in this logger."), LogLevel.None)
+    {
+    }
+
+    private BatchedConsoleLoggerProvider(Func<BatchedConsoleWriter> stdout, Func<BatchedConsoleWriter> stderr, LogLevel stderrThreshold)
+    {
+        _stdout = new Lazy<BatchedConsoleWriter>(stdout);
+        _stderr = new Lazy<BatchedConsoleWriter>(stderr);
+        _stderrThreshold = stderrThreshold;
+    }
+
+    public ILogger CreateLogger(string categoryName) =>
+        _loggers.GetOrAdd(categoryName, static (name, provider) => new BatchedConsoleLogger(name, provider.WriterFor, force: false), this);
+
+    /// <summary>Writes every line still buffered, then stops the writer threads.</summary>
+    public void Dispose()
+    {
+        if (_stdout.IsValueCreated)
+        {
+            _stdout.Value.Dispose();
+        }
+
+        if (_stderr.IsValueCreated)
+        {
+            _stderr.Value.Dispose();
+        }
+    }
+
+    private BatchedConsoleWriter WriterFor(LogLevel level) => level >= _stderrThreshold && _stderrThreshold != LogLevel.None ? _stderr.Value : _stdout.Value;
+}
+
+/// <summary>One category's logger; formatting happens in <see cref="BatchedConsoleWriter.Append"/>.</summary>
+internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, BatchedConsoleWriter> writerFor, bool force) : ILogger
+{
+    private readonly byte[] _category = Encoding.UTF8.GetBytes(category);
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (logLevel == LogLevel.None)
+        {
+            return;
+        }
+
+        ArgumentNullException.ThrowIfNull(formatter);
+        var message = formatter(state, exception);
+        if (message is null && exception is null)
+        {
+            return;
+        }
+
+        writerFor(logLevel).Append(logLevel, _category, eventId.Id, message, exception, force);
+    }
+}
+
+/// <summary>
+/// The buffer behind <see cref="BatchedConsoleLoggerProvider"/>. Callers append formatted lines under a short
+/// lock; the writer thread swaps the buffer out and writes it with one call. An idle writer is woken by the
+/// first line, so it appears at once; while lines keep coming it writes every 2 ms instead of being woken for
+/// each line. When the buffer holds
+/// <c>maxPendingBytes</c> (stdout not keeping up), a caller waits at most 50 ms for the writer, then drops its
+/// line; the number of dropped lines is logged (event 9002) as soon as the writer catches up. Dispose, process
+/// exit and an unhandled exception all write out what is buffered.
+/// </summary>
+internal sealed partial class BatchedConsoleWriter : IDisposable
+{
+    public const int DefaultMaxPendingBytes = 1 << 20;
+
+    private const int InitialBytes = 16 * 1024;
+    private const int WaitWhenFullMilliseconds = 50;
+    private const int BusyWriteIntervalMilliseconds = 2;
+    private const int FixedBytesPerLine = 64;
+    private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(5);
+    private static readonly byte[] NewLine = Encoding.UTF8.GetBytes(Environment.NewLine);
+
+    private readonly Stream _output;
+    private readonly int _maxPendingBytes;
+    private readonly byte[][] _levels;
+    private readonly object _gate = new();
+    private readonly object _writeGate = new();
+    private readonly Thread _thread;
+    private readonly ILogger _self;
+    private byte[] _pending = new byte[InitialBytes];
+    private byte[] _spare = new byte[InitialBytes];
+    private int _pendingLength;
+    private long _dropped;
+    private bool _writerIdle;
+    private bool _stopping;
+    private bool _stopped;
+
+    public BatchedConsoleWriter(Stream output, bool colors, int maxPendingBytes)
+    {
+        _output = output;
+        _maxPendingBytes = maxPendingBytes;
+        _levels = ConsoleColorCodes.LevelPrefixes(colors);
+        _self = new BatchedConsoleLogger(typeof(BatchedConsoleWriter).FullName!, _ => this, force: true);
+        _thread = new Thread(Run) { IsBackground = true, Name = "TokenPool console log writer" };
+        _thread.Start();
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        AppDomain.CurrentDomain.UnhandledException += OnUnhandledException;
+    }
+
+    /// <summary>Lines dropped because the buffer was full and not yet reported.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public void Append(LogLevel level, byte[] category, int eventId, string? message, Exception? exception, bool force)
+    {
+        var exceptionText = exception?.ToString();
+        var prefix = _levels[(int)level];
+        var maxBytes = FixedBytesPerLine + prefix.Length + category.Length
+            + ((message?.Length ?? 0) + 1) * 3 + ((exceptionText?.Length ?? 0) + 1) * 3;
+        bool stopped;
+        lock (_gate)
+        {
+            stopped = _stopped;
+            if (!force && !stopped && _pendingLength > 0 && _pendingLength + maxBytes > _maxPendingBytes && !WaitForRoom(maxBytes))
+            {
+                _dropped++;
+                return;
+            }
+
+            if (_pending.Length - _pendingLength < maxBytes)
+            {
+                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + maxBytes));
+            }
+
+            _pendingLength += Format(_pending.AsSpan(_pendingLength), prefix, category, eventId, message, exceptionText);
+            if (_writerIdle)
+            {
+                _writerIdle = false;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        if (stopped)
+        {
+            Flush(FinalWriteTimeout);
+        }
+    }
+
+    /// <summary>Writes everything buffered now, on this thread; gives up after <paramref name="timeout"/> if a write is stuck.</summary>
+    public void Flush(TimeSpan timeout)
+    {
+        if (Monitor.TryEnter(_writeGate, timeout))
+        {
+            try
+            {
+                WriteBuffered();
+            }
+            finally
+            {
+                Monitor.Exit(_writeGate);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                return;
+            }
+
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+        }
+
+        _thread.Join(FinalWriteTimeout);
+        lock (_gate)
+        {
+            _stopped = true;
+        }
+
+        Flush(FinalWriteTimeout);
+        ReportDropped();
+        Flush(FinalWriteTimeout);
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        AppDomain.CurrentDomain.UnhandledException -= OnUnhandledException;
+    }
+
+    private static int Format(Span<byte> destination, byte[] level, byte[] category, int eventId, string? message, string? exceptionText)
+    {
+        var length = WriteTimestamp(destination, DateTime.UtcNow);
+        level.CopyTo(destination[length..]);
+        length += level.Length;
+        destination[length++] = (byte)':';
+        destination[length++] = (byte)' ';
+        category.CopyTo(destination[length..]);
+        length += category.Length;
+        destination[length++] = (byte)'[';
+        eventId.TryFormat(destination[length..], out var written, default, System.Globalization.CultureInfo.InvariantCulture);
+        length += written;
+        destination[length++] = (byte)']';
+        length += WriteOnOneLine(destination[length..], message);
+        length += WriteOnOneLine(destination[length..], exceptionText);
+        NewLine.CopyTo(destination[length..]);
+        return length + NewLine.Length;
+    }
+
+    private static int WriteOnOneLine(Span<byte> destination, string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return 0;
+        }
+
+        destination[0] = (byte)' ';
+        var length = 1;
+        var rest = text.AsSpan();
+        while (true)
+        {
+            var end = rest.IndexOf(Environment.NewLine, StringComparison.Ordinal);
+            if (end < 0)
+            {
+                return length + Encoding.UTF8.GetBytes(rest, destination[length..]);
+            }
+
+            length += Encoding.UTF8.GetBytes(rest[..end], destination[length..]);
+            destination[length++] = (byte)' ';
+            rest = rest[(end + Environment.NewLine.Length)..];
+        }
+    }
+
+    private static int WriteTimestamp(Span<byte> destination, DateTime now)
+    {
+        Digits(destination, now.Year, 4);
+        destination[4] = (byte)'-';
+        Digits(destination[5..], now.Month, 2);
+        destination[7] = (byte)'-';
+        Digits(destination[8..], now.Day, 2);
+        destination[10] = (byte)'T';
+        Digits(destination[11..], now.Hour, 2);
+        destination[13] = (byte)':';
+        Digits(destination[14..], now.Minute, 2);
+        destination[16] = (byte)':';
+        Digits(destination[17..], now.Second, 2);
+        destination[19] = (byte)'.';
+        Digits(destination[20..], now.Millisecond, 3);
+        destination[23] = (byte)'Z';
+        destination[24] = (byte)' ';
+        return 25;
+    }
+
+    private static void Digits(Span<byte> destination, int value, int count)
+    {
+        for (var i = count - 1; i >= 0; i--)
+        {
+            destination[i] = (byte)('0' + (value % 10));
+            value /= 10;
+        }
+    }
+
+    private bool WaitForRoom(int maxBytes)
+    {
+        var deadline = Environment.TickCount64 + WaitWhenFullMilliseconds;
+        while (_pendingLength > 0 && _pendingLength + maxBytes > _maxPendingBytes)
+        {
+            var remaining = deadline - Environment.TickCount64;
+            if (remaining <= 0 || _stopped)
+            {
+                return false;
+            }
+
+            Monitor.Wait(_gate, (int)remaining);
+        }
+
+        return true;
+    }
+
+    private void Run()
+    {
+        var busy = false;
+        while (true)
+        {
+            lock (_gate)
+            {
+                if (busy)
+                {
+                    if (!_stopping && _pendingLength < _maxPendingBytes / 2)
+                    {
+                        Monitor.Wait(_gate, BusyWriteIntervalMilliseconds);
+                    }
+                }
+                else
+                {
+                    while (_pendingLength == 0 && !_stopping)
+                    {
+                        _writerIdle = true;
+                        Monitor.Wait(_gate);
+                    }
+
+                    _writerIdle = false;
+                }
+
+                if (_pendingLength == 0)
+                {
+                    if (_stopping)
+                    {
+                        return;
+                    }
+
+                    busy = false;
+                    continue;
+                }
+            }
+
+            lock (_writeGate)
+            {
+                WriteBuffered();
+            }
+
+            ReportDropped();
+            busy = true;
+        }
+    }
+
+    private void WriteBuffered()
+    {
+        byte[] batch;
+        int length;
+        lock (_gate)
+        {
+            batch = _pending;
+            length = _pendingLength;
+            if (length == 0)
+            {
+                return;
+            }
+
+            _pending = _spare;
+            _spare = batch;
+            _pendingLength = 0;
+            Monitor.PulseAll(_gate);
+        }
+
+        try
+        {
+            _output.Write(batch, 0, length);
+            _output.Flush();
+        }
+        catch (IOException)
+        {
+            // stdout is gone (closed pipe); there is nowhere left to write logs.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Same: stdout was closed.
+        }
+    }
+
+    private void ReportDropped()
+    {
+        var dropped = Interlocked.Exchange(ref _dropped, 0);
+        if (dropped > 0)
+        {
+            LogLinesDropped(_self, dropped);
+        }
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Flush(FinalWriteTimeout);
+
+    private void OnUnhandledException(object? sender, UnhandledExceptionEventArgs e) => Flush(FinalWriteTimeout);
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning,
+        Message = "{Count} log lines were dropped because stdout was not keeping up; the lines after this one are complete again")]
+    private static partial void LogLinesDropped(ILogger logger, long count);
+}
+
+/// <summary>SimpleConsole's level names and ANSI colours, precomputed as UTF-8.</summary>
+internal static class ConsoleColorCodes
+{
+    private const string DefaultForeground = "\x1B[39m\x1B[22m";
+    private const string DefaultBackground = "\x1B[49m";
+
+    /// <summary>Colours as SimpleConsole decides by default: only on a terminal, unless redirection is explicitly allowed.</summary>
+    public static bool Enabled(bool redirected)
+    {
+        if (Environment.GetEnvironmentVariable("NO_COLOR") is { Length: > 0 })
+        {
+            return false;
+        }
+
+        var allow = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_CONSOLE_ALLOW_ANSI_COLOR_REDIRECTION");
+        return allow is "1" || string.Equals(allow, "true", StringComparison.OrdinalIgnoreCase) || !redirected;
+    }
+
+    /// <summary>The level prefix for each <see cref="LogLevel"/> value (index = level), e.g. <c>info</c>.</summary>
+    public static byte[][] LevelPrefixes(bool colors)
+    {
+        string[] names = ["trce", "dbug", "info", "warn", "fail", "crit", ""];
+        string[] foregrounds = ["\x1B[37m", "\x1B[37m", "\x1B[32m", "\x1B[1m\x1B[33m", "\x1B[30m", "\x1B[1m\x1B[37m", ""];
+        string[] backgrounds = ["\x1B[40m", "\x1B[40m", "\x1B[40m", "\x1B[40m", "\x1B[41m", "\x1B[41m", ""];
+        var prefixes = new byte[names.Length][];
+        for (var i = 0; i < names.Length; i++)
+        {
+            var text = colors && names[i].Length > 0
+                ? backgrounds[i] + foregrounds[i] + names[i] + DefaultForeground + DefaultBackground
+                : names[i];
+            prefixes[i] = Encoding.UTF8.GetBytes(text);
+        }
+
+        return prefixes;
+    }
+}
