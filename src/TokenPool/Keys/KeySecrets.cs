@@ -14,12 +14,16 @@ namespace TokenPool.Keys;
 internal sealed class KeySecrets
 {
     private readonly byte[] _lookupSecret;
+
+    // One keyed HMAC per thread, reset after each use: hashing a key on every request then costs no key set-up.
+    private readonly ThreadLocal<IncrementalHash> _lookupHmac;
     private readonly IDataProtector _apiKeys;
     private readonly IDataProtector _upstreamKeys;
 
     public KeySecrets(IOptions<StoreOptions> store, IDataProtectionProvider dataProtection)
     {
         _lookupSecret = LoadOrCreateLookupSecret(SecretsDirectory(store.Value));
+        _lookupHmac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _lookupSecret));
         _apiKeys = dataProtection.CreateProtector("TokenPool.ApiKeys.v1");
         _upstreamKeys = dataProtection.CreateProtector("TokenPool.UpstreamKeys.v1");
     }
@@ -61,7 +65,9 @@ internal sealed class KeySecrets
     {
         Span<byte> utf8 = key.Length <= 256 ? stackalloc byte[key.Length * 3] : new byte[key.Length * 3];
         var length = Encoding.UTF8.GetBytes(key, utf8);
-        HMACSHA256.HashData(_lookupSecret, utf8[..length], destination);
+        var hmac = _lookupHmac.Value!;
+        hmac.AppendData(utf8[..length]);
+        hmac.GetHashAndReset(destination);
     }
 
     private static byte[] LoadOrCreateLookupSecret(string directory)
