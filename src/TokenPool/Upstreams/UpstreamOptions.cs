@@ -61,6 +61,13 @@ internal sealed class UpstreamOptions
     [Range(1, 290)]
     public int KeepAliveSeconds { get; set; } = 15;
 
+    /// <summary>
+    /// An upstream connection left idle this long is closed. Short enough that a burst of concurrent streams does not
+    /// keep its connections (and their memory) for minutes; long enough that a busy session's next turn reuses one.
+    /// </summary>
+    [Range(1, 600)]
+    public int IdleConnectionSeconds { get; set; } = 10;
+
     /// <summary>Use the system's HTTP proxy settings (HTTPS_PROXY and friends) for upstream calls.</summary>
     public bool UseSystemProxy { get; set; }
 }

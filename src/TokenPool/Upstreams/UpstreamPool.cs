@@ -314,7 +314,7 @@ internal sealed partial class UpstreamPool(
         AutomaticDecompression = DecompressionMethods.None,
         UseCookies = false,
         EnableMultipleHttp2Connections = true,
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(_options.IdleConnectionSeconds),
         PooledConnectionLifetime = TimeSpan.FromMinutes(10),
         ActivityHeadersPropagator = null,
 
