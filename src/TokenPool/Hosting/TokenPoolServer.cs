@@ -111,6 +111,7 @@ internal static class TokenPoolServer
         services.AddSingleton<BuiltInSimulator>();
         services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());
         services.AddHostedService<WalCheckpointer>();
+        services.AddHostedService<MemoryTrimmer>();
         return services;
     }
 }
