@@ -1,9 +1,10 @@
 namespace TokenPool.Billing;
 
 /// <summary>
-/// Funds held for one request that is in flight. Created atomically with the hold on the account and
-/// key, deleted exactly once when the request is settled. A reservation that outlives
-/// <see cref="ExpiresAt"/> belonged to a process that died; it is released by reconciliation.
+/// Funds held in the store: a lease of one gateway instance for one account and key (see <see cref="QuotaLedger"/>),
+/// named by <see cref="RequestId"/> (<c>lease_&lt;instance&gt;_&lt;account&gt;_&lt;key&gt;</c>), or, in stores written
+/// before leases, the hold of a single request. A row that outlives <see cref="ExpiresAt"/> belonged to a process
+/// that died; it is released by reconciliation.
 /// </summary>
 internal sealed class Reservation
 {
