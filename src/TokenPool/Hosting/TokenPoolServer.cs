@@ -22,6 +22,11 @@ internal sealed record ServeSettings(string Urls, string DataDirectory)
 /// <summary>The TokenPool server, feature by feature.</summary>
 internal static class TokenPoolServer
 {
+    // The marks UseAuthentication and UseAuthorization leave in the pipeline's properties; WebApplication adds
+    // either middleware to every request unless its mark is set (not public ASP.NET Core constants).
+    private const string AuthenticationMiddlewareSetKey = "__AuthenticationMiddlewareSet";
+    private const string AuthorizationMiddlewareSetKey = "__AuthorizationMiddlewareSet";
+
     public static WebApplication Build(ServeSettings settings)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -53,6 +58,7 @@ internal static class TokenPoolServer
         app.UseForwardedHeaders();
         app.UseTokenPoolErrors();
         app.UseMiddleware<HostRouting>();
+        app.UseSignInOutsideTheApi();
         app.MapHealth();
         app.MapGateway();
         app.MapConsole();
@@ -89,6 +95,22 @@ internal static class TokenPoolServer
         await app.PrepareAsync(cancellationToken);
         await app.RunAsync();
         return 0;
+    }
+
+    /// <summary>
+    /// API requests carry a key, never a console cookie: cookie authentication and authorization run for every other
+    /// path only. ASP.NET Core would otherwise add both for every request; the two marks it checks say they are added.
+    /// </summary>
+    private static void UseSignInOutsideTheApi(this WebApplication app)
+    {
+        IApplicationBuilder pipeline = app;
+        pipeline.Properties[AuthenticationMiddlewareSetKey] = true;
+        pipeline.Properties[AuthorizationMiddlewareSetKey] = true;
+        app.UseWhen(context => !ErrorHandling.IsApiPath(context.Request.Path), signIn =>
+        {
+            signIn.UseAuthentication();
+            signIn.UseAuthorization();
+        });
     }
 
     private static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
