@@ -52,21 +52,24 @@ internal static class BalanceEndpoints
     /// </summary>
     public static async Task<KeyBalance?> ForKeyAsync(TokenPoolDb db, QuotaLedger ledger, long keyId, CancellationToken cancellationToken)
     {
-        var row = await db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId)
-            .Join(db.Accounts.AsNoTracking(), k => k.AccountId, a => a.Id, (k, a) => new { Key = k, Account = a })
-            .FirstOrDefaultAsync(cancellationToken);
+        var (row, unused, keyUnused) = await ledger.ReadWithLeasesAsync(async () =>
+        {
+            var read = await db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId)
+                .Join(db.Accounts.AsNoTracking(), k => k.AccountId, a => a.Id, (k, a) => new { Key = k, Account = a })
+                .FirstOrDefaultAsync(cancellationToken);
+            return read is null ? (null, 0, 0) : (read, ledger.UnusedMicros(read.Account.Id), ledger.UnusedMicros(read.Account.Id, keyId));
+        }, cancellationToken);
         if (row is null)
         {
             return null;
         }
 
         var requests = await db.UsageDaily.Where(d => d.AccountId == row.Account.Id).SumAsync(d => (long?)d.Requests, cancellationToken) ?? 0;
-        var unused = ledger.UnusedMicros(row.Account.Id);
         var balance = row.Account.BalanceMicros + unused;
         var available = Math.Max(0, balance);
         if (row.Key.SpendLimitMicros is { } limit)
         {
-            var keyReserved = row.Key.ReservedMicros - ledger.UnusedMicros(row.Account.Id, row.Key.Id);
+            var keyReserved = row.Key.ReservedMicros - keyUnused;
             available = Math.Min(available, Math.Max(0, limit - row.Key.ChargedMicros - keyReserved));
         }
 

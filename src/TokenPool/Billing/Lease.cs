@@ -11,6 +11,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
 {
     private readonly Lock _lock = new();
     private long _free;
+    private long _claimed;
     private long _returning;
     private DateTime _expiresAt = DateTime.MinValue;
     private long _lastHeldAt;
@@ -107,6 +108,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
         {
             var claimed = _free;
             _free = 0;
+            _claimed += claimed;
             return claimed;
         }
     }
@@ -119,6 +121,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
     {
         lock (_lock)
         {
+            _claimed -= claimed;
             if (generation == _generation)
             {
                 _free += claimed + added - held;
@@ -138,6 +141,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
     {
         lock (_lock)
         {
+            _claimed -= claimed;
             if (generation == _generation)
             {
                 _free += claimed;
@@ -189,14 +193,14 @@ internal sealed class Lease(string id, long accountId, long keyId)
         }
     }
 
-    /// <summary>The lease's room that is not held by a request, free or on its way back.</summary>
+    /// <summary>The lease's room that is not held by a request: free, claimed by a top-up under way, or on its way back.</summary>
     public long Unused
     {
         get
         {
             lock (_lock)
             {
-                return _free + _returning;
+                return _free + _claimed + _returning;
             }
         }
     }

@@ -156,12 +156,11 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
                 until = lease.ExpiresAt;
             }
 
-            if (await WriteTopUpAsync(lease, key, added, now, until) == ReserveOutcome.Reserved)
-            {
-                Interlocked.Increment(ref _topUps);
-                lease.CompleteTopUp(generation, 0, added, 0, until, Environment.TickCount64);
-            }
-            else
+            if (await WriteTopUpAsync(lease, key, added, now, until, () =>
+                {
+                    Interlocked.Increment(ref _topUps);
+                    lease.CompleteTopUp(generation, 0, added, 0, until, Environment.TickCount64);
+                }) != ReserveOutcome.Reserved)
             {
                 lease.RefillRefused = true;
             }
@@ -190,18 +189,16 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
             until = lease.ExpiresAt;
         }
 
-        var added = generous;
-        var outcome = await WriteTopUpAsync(lease, key, added, now, until);
+        var outcome = await WriteTopUpAsync(lease, key, generous, now, until, Applied(generous));
         if (outcome is ReserveOutcome.InsufficientQuota or ReserveOutcome.KeySpendLimit && generous > need)
         {
-            added = need;
-            outcome = await WriteTopUpAsync(lease, key, added, now, until);
+            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(need));
         }
 
         if (outcome == ReserveOutcome.InsufficientQuota && await ReturnUnusedAsync(l => l.AccountId == key.AccountId && l != lease, CancellationToken.None) > 0)
         {
             // Room this process held for the account's other keys is back in the balance; it may be enough.
-            outcome = await WriteTopUpAsync(lease, key, added, now, until);
+            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(need));
         }
 
         if (outcome != ReserveOutcome.Reserved)
@@ -210,15 +207,20 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
             return outcome;
         }
 
-        Interlocked.Increment(ref _topUps);
-        lease.RefillRefused = false;
-        lease.CompleteTopUp(generation, claimed, added, amountMicros, until, Environment.TickCount64);
         return ReserveOutcome.Reserved;
+
+        Action Applied(long added) => () =>
+        {
+            Interlocked.Increment(ref _topUps);
+            lease.RefillRefused = false;
+            lease.CompleteTopUp(generation, claimed, added, amountMicros, until, Environment.TickCount64);
+        };
     }
 
-    private async Task<ReserveOutcome> WriteTopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt)
+    /// <summary>Writes a top-up; <paramref name="applied"/> updates the lease in memory under the same lock, once it is committed.</summary>
+    private async Task<ReserveOutcome> WriteTopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, Action applied)
     {
-        var pending = new PendingReservation(lease.Id, key, amountMicros, now, expiresAt);
+        var pending = new PendingReservation(lease.Id, key, amountMicros, now, expiresAt) { Applied = applied };
         _pending.Enqueue(pending);
         await database.WriteLock.WaitAsync(CancellationToken.None);
         try
@@ -242,34 +244,32 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// </summary>
     public async Task<long> ReturnUnusedAsync(Func<Lease, bool> includeFree, CancellationToken cancellationToken)
     {
-        var now = Environment.TickCount64;
-        var returns = new List<(Lease Lease, long Amount)>();
-        foreach (var lease in _leases.Values)
-        {
-            var amount = lease.TakeForReturn(includeFree(lease), now, _idleTicks);
-            if (amount > 0)
-            {
-                returns.Add((lease, amount));
-            }
-        }
-
-        if (returns.Count == 0)
+        if (!_leases.Values.Any(l => l.Unused > 0))
         {
             return 0;
         }
 
+        // Under the write lock, so that the room leaves memory and reaches the balance in the store as one step for
+        // anyone who reads both (see ReadWithLeasesAsync).
+        await database.WriteLock.WaitAsync(cancellationToken);
+        var returns = new List<(Lease Lease, long Amount)>();
         try
         {
-            await database.WriteLock.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            returns.ForEach(r => r.Lease.ReturnFailed(r.Amount));
-            throw;
-        }
+            var now = Environment.TickCount64;
+            foreach (var lease in _leases.Values)
+            {
+                var amount = lease.TakeForReturn(includeFree(lease), now, _idleTicks);
+                if (amount > 0)
+                {
+                    returns.Add((lease, amount));
+                }
+            }
 
-        try
-        {
+            if (returns.Count == 0)
+            {
+                return 0;
+            }
+
             using var transaction = database.Writer.BeginTransaction();
             foreach (var (lease, amount) in returns)
             {
@@ -290,6 +290,23 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         }
 
         return returns.Sum(r => r.Amount);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="read"/> (a read of balances from the store that adds <see cref="UnusedMicros"/>) while no
+    /// top-up, return or settlement moves money between the store and the leases, so the sum is exact.
+    /// </summary>
+    public async Task<T> ReadWithLeasesAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
+    {
+        await database.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            return await read();
+        }
+        finally
+        {
+            database.WriteLock.Release();
+        }
     }
 
     /// <summary>
@@ -421,6 +438,11 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
             }
             else
             {
+                if (outcomes[i].Outcome == ReserveOutcome.Reserved)
+                {
+                    batch[i].Applied?.Invoke();
+                }
+
                 batch[i].Outcome.TrySetResult(outcomes[i].Outcome);
             }
         }
@@ -526,5 +548,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 /// <summary>A lease top-up waiting for the next group commit, and where its outcome goes.</summary>
 internal sealed record PendingReservation(string LeaseId, KeyIdentity Key, long AmountMicros, DateTime Now, DateTime ExpiresAt)
 {
+    /// <summary>What to change in memory once the top-up is committed, still under the write lock.</summary>
+    public Action? Applied { get; init; }
+
     public TaskCompletionSource<ReserveOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -66,8 +66,10 @@ internal sealed class UsageQueries(IDbContextFactory<TokenPoolDb> dbFactory, Quo
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
         var monthStart = new DateOnly(today.Year, today.Month, 1);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        var account = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId)
-            .Select(a => new { a.BalanceMicros, a.ReservedMicros }).FirstOrDefaultAsync(cancellationToken);
+        var (account, unused) = await ledger.ReadWithLeasesAsync(async () =>
+            (await db.Accounts.AsNoTracking().Where(a => a.Id == accountId)
+                .Select(a => new { a.BalanceMicros, a.ReservedMicros }).FirstOrDefaultAsync(cancellationToken),
+             ledger.UnusedMicros(accountId)), cancellationToken);
         var days = await db.UsageDaily.AsNoTracking()
             .Where(d => d.AccountId == accountId && d.Day >= monthStart && d.Day <= today)
             .GroupBy(d => d.Day)
@@ -76,7 +78,6 @@ internal sealed class UsageQueries(IDbContextFactory<TokenPoolDb> dbFactory, Quo
         var todays = days.Where(d => d.Day == today).ToList();
 
         // Lease room that no request holds is the account's to spend: shown as balance, not as held.
-        var unused = ledger.UnusedMicros(accountId);
         return new UsageSummary(
             (account?.BalanceMicros ?? 0) + unused,
             (account?.ReservedMicros ?? 0) - unused,
