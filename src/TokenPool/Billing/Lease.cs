@@ -3,9 +3,9 @@ namespace TokenPool.Billing;
 /// <summary>
 /// Balance that this gateway instance has reserved in the store for one account and key (one row of
 /// <c>reservations</c>, named by <see cref="Id"/>), and how much of it no request holds yet. The row's amount
-/// is always what requests in flight hold from it plus <see cref="Free"/> plus <see cref="Returning"/>, so the
-/// store never shows less reserved than is in use. Requests take their reserve from <see cref="Free"/> in
-/// memory; only a top-up, a return or a settlement touches the row.
+/// is always what requests in flight hold from it plus <see cref="Unused"/> (free, claimed by a top-up under way,
+/// or returning), so the store never shows less reserved than is in use. Requests take their reserve from
+/// <see cref="Free"/> in memory; only a top-up, a return or a settlement touches the row.
 /// </summary>
 internal sealed class Lease(string id, long accountId, long keyId)
 {
