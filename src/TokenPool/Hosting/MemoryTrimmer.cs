@@ -2,13 +2,14 @@ namespace TokenPool.Hosting;
 
 /// <summary>
 /// Gives memory back to the system after a burst. The collector keeps the heap it grew for a burst (a thousand
-/// open streams, say) long after the burst is over; so, every few seconds, when the heap has grown well past
+/// open streams, say) long after the burst is over; so, when the heap has grown well past
 /// where it was last trimmed and the process is no longer allocating fast (the burst is over), this runs one
-/// compacting collection that returns unused memory to the system. It never runs while the process is busy.
+/// compacting collection that returns unused memory to the system. It looks once a second and never runs while the
+/// process is busy.
 /// </summary>
 internal sealed partial class MemoryTrimmer(TimeProvider time, ILogger<MemoryTrimmer> logger) : BackgroundService
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MinimumSpacing = TimeSpan.FromSeconds(10);
     private const long GrowthBytes = 16L << 20;
     private const long QuietBytesPerSecond = 8L << 20;
@@ -19,6 +20,7 @@ internal sealed partial class MemoryTrimmer(TimeProvider time, ILogger<MemoryTri
         var baseline = GC.GetGCMemoryInfo().TotalCommittedBytes;
         var allocated = GC.GetTotalAllocatedBytes();
         var lastTrim = time.GetTimestamp();
+        var previousQuiet = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -28,7 +30,12 @@ internal sealed partial class MemoryTrimmer(TimeProvider time, ILogger<MemoryTri
                 var rate = (nowAllocated - allocated) / Interval.TotalSeconds;
                 allocated = nowAllocated;
                 baseline = Math.Min(baseline, committed);
-                if (!ShouldTrim(committed, baseline, rate, time.GetElapsedTime(lastTrim)))
+
+                // Quiet for two seconds in a row: one quiet second may fall between two bursts.
+                var quiet = rate <= QuietBytesPerSecond;
+                var wasQuiet = previousQuiet;
+                previousQuiet = quiet;
+                if (!wasQuiet || !ShouldTrim(committed, baseline, rate, time.GetElapsedTime(lastTrim)))
                 {
                     continue;
                 }
