@@ -76,7 +76,10 @@ internal sealed partial class ConsoleBrowser : IAsyncDisposable
         await page.FillAsync("#password", Password);
         await page.FillAsync("#confirm", Password);
         await page.ClickAsync("button[type=submit] >> text=Create account");
-        await page.WaitForURLAsync(new Regex("/console/api-keys"));
+
+        // Wait for the redirect itself, not for a load event that a busy machine may deliver before the wait starts.
+        await page.WaitForURLAsync(new Regex("/console/api-keys"), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
+        await page.Locator("h1").First.WaitForAsync();
     }
 
     public static async Task SignInAsync(IPage page, string email, string password = Password)
