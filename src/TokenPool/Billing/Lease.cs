@@ -5,7 +5,7 @@ namespace TokenPool.Billing;
 /// <c>reservations</c>, named by <see cref="Id"/>), and how much of it no request holds yet. The row's amount
 /// is always what requests in flight hold from it plus <see cref="Unused"/> (free, claimed by a top-up under way,
 /// or returning), so the store never shows less reserved than is in use. Requests take their reserve from
-/// <see cref="Free"/> in memory; only a top-up, a return or a settlement touches the row.
+/// the lease's free room in memory; only a top-up, a return or a settlement touches the row.
 /// </summary>
 internal sealed class Lease(string id, long accountId, long keyId)
 {
@@ -25,30 +25,6 @@ internal sealed class Lease(string id, long accountId, long keyId)
 
     /// <summary>Held while the lease is topped up, so that one request at a time goes to the store for it.</summary>
     public SemaphoreSlim TopUpGate { get; } = new(1, 1);
-
-    /// <summary>Reserved in the store and held by no request.</summary>
-    public long Free
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _free;
-            }
-        }
-    }
-
-    /// <summary>Taken out of <see cref="Free"/> to go back to the balance at the next return.</summary>
-    public long Returning
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _returning;
-            }
-        }
-    }
 
     /// <summary>When the row expires: no request may hold from the lease past it.</summary>
     public DateTime ExpiresAt
@@ -153,7 +129,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
         }
     }
 
-    /// <summary>Moves the free room to <see cref="Returning"/>, so that no request can hold it any more.</summary>
+    /// <summary>Moves the free room to the returning room, so that no request can hold it any more.</summary>
     public void Retire()
     {
         lock (_lock)

@@ -150,17 +150,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         {
             var generation = lease.Generation;
             var added = SaturatingProduct(amountMicros, _leaseRequests);
-            var until = expiresAt + ExpirySlack;
-            if (lease.ExpiresAt > until)
-            {
-                until = lease.ExpiresAt;
-            }
-
-            if (await WriteTopUpAsync(lease, key, added, now, until, () =>
-                {
-                    Interlocked.Increment(ref _topUps);
-                    lease.CompleteTopUp(generation, 0, added, 0, until, Environment.TickCount64);
-                }) != ReserveOutcome.Reserved)
+            var until = LeaseUntil(lease, expiresAt);
+            if (await WriteTopUpAsync(lease, key, added, now, until, Applied(lease, generation, claimed: 0, added, held: 0, until)) != ReserveOutcome.Reserved)
             {
                 lease.RefillRefused = true;
             }
@@ -183,39 +174,41 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         var claimed = lease.Claim();
         var need = Math.Max(0, amountMicros - claimed);
         var generous = need == 0 ? 0 : Math.Max(need, SaturatingProduct(amountMicros, _leaseRequests) - claimed);
-        var until = expiresAt + ExpirySlack;
-        if (lease.ExpiresAt > until)
-        {
-            until = lease.ExpiresAt;
-        }
-
-        var outcome = await WriteTopUpAsync(lease, key, generous, now, until, Applied(generous));
+        var until = LeaseUntil(lease, expiresAt);
+        var outcome = await WriteTopUpAsync(lease, key, generous, now, until, Applied(lease, generation, claimed, generous, amountMicros, until));
         if (outcome is ReserveOutcome.InsufficientQuota or ReserveOutcome.KeySpendLimit && generous > need)
         {
-            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(need));
+            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(lease, generation, claimed, need, amountMicros, until));
         }
 
         if (outcome == ReserveOutcome.InsufficientQuota && await ReturnUnusedAsync(l => l.AccountId == key.AccountId && l != lease, CancellationToken.None) > 0)
         {
             // Room this process held for the account's other keys is back in the balance; it may be enough.
-            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(need));
+            outcome = await WriteTopUpAsync(lease, key, need, now, until, Applied(lease, generation, claimed, need, amountMicros, until));
         }
 
         if (outcome != ReserveOutcome.Reserved)
         {
             lease.Unclaim(generation, claimed);
-            return outcome;
         }
 
-        return ReserveOutcome.Reserved;
-
-        Action Applied(long added) => () =>
-        {
-            Interlocked.Increment(ref _topUps);
-            lease.RefillRefused = false;
-            lease.CompleteTopUp(generation, claimed, added, amountMicros, until, Environment.TickCount64);
-        };
+        return outcome;
     }
+
+    /// <summary>The lease's expiry once it covers a request that may run until <paramref name="expiresAt"/>.</summary>
+    private static DateTime LeaseUntil(Lease lease, DateTime expiresAt)
+    {
+        var until = expiresAt + ExpirySlack;
+        return lease.ExpiresAt > until ? lease.ExpiresAt : until;
+    }
+
+    /// <summary>What a committed top-up changes in memory: <paramref name="added"/> joins the claimed room, less the request's hold.</summary>
+    private Action Applied(Lease lease, long generation, long claimed, long added, long held, DateTime until) => () =>
+    {
+        Interlocked.Increment(ref _topUps);
+        lease.RefillRefused = false;
+        lease.CompleteTopUp(generation, claimed, added, held, until, Environment.TickCount64);
+    };
 
     /// <summary>Writes a top-up; <paramref name="applied"/> updates the lease in memory under the same lock, once it is committed.</summary>
     private async Task<ReserveOutcome> WriteTopUpAsync(Lease lease, KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, Action applied)
@@ -340,9 +333,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// </summary>
     public bool Release(SqliteTransaction transaction, string leaseId, long accountId, long keyId, long amountMicros)
     {
-        if (database.WriterStatement(transaction,
-                "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
-                ("$amount", amountMicros), ("$id", leaseId)).ExecuteNonQuery() == 0)
+        if (!Shrink(transaction, leaseId, amountMicros))
         {
             LogLeaseShort(logger, leaseId, amountMicros);
             return false;
@@ -354,6 +345,35 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         ReleaseKey(transaction, keyId, amountMicros);
         DeleteIfEmpty(transaction, leaseId);
         return true;
+    }
+
+    /// <summary>
+    /// Takes <paramref name="amountMicros"/> off a lease row (a settled request's hold, or room going back). Call only
+    /// while holding the write lock. False when the row holds less: it was released already.
+    /// </summary>
+    public bool Shrink(SqliteTransaction transaction, string leaseId, long amountMicros) =>
+        database.WriterStatement(transaction,
+            "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
+            ("$amount", amountMicros), ("$id", leaseId)).ExecuteNonQuery() > 0;
+
+    /// <summary>Releases whole lease rows whose process is gone (used by reconciliation).</summary>
+    public async Task ReleaseRowsAsync(IReadOnlyList<Reservation> rows, CancellationToken cancellationToken)
+    {
+        await database.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var transaction = database.Writer.BeginTransaction();
+            foreach (var row in rows)
+            {
+                Release(transaction, row.RequestId, row.AccountId, row.KeyId, row.AmountMicros);
+            }
+
+            transaction.Commit();
+        }
+        finally
+        {
+            database.WriteLock.Release();
+        }
     }
 
     /// <summary>Deletes a lease row that holds nothing. Call only while holding the write lock.</summary>

@@ -48,7 +48,7 @@ internal sealed partial class ReservationReconciler(
         var leases = open.Where(r => QuotaLedger.IsLease(r.RequestId)).ToList();
         if (leases.Count > 0)
         {
-            await writer.ReleaseLeasesNowAsync(leases, cancellationToken);
+            await ledger.ReleaseRowsAsync(leases, cancellationToken);
         }
 
         var settlements = open.Where(r => !QuotaLedger.IsLease(r.RequestId)).Select(r => new Settlement(

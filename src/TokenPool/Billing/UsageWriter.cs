@@ -61,26 +61,6 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         }
     }
 
-    /// <summary>Releases whole lease rows whose process is gone (used by reconciliation).</summary>
-    public async Task ReleaseLeasesNowAsync(IReadOnlyList<Reservation> leases, CancellationToken cancellationToken)
-    {
-        await database.WriteLock.WaitAsync(cancellationToken);
-        try
-        {
-            using var transaction = database.Writer.BeginTransaction();
-            foreach (var lease in leases)
-            {
-                ledger.Release(transaction, lease.RequestId, lease.AccountId, lease.KeyId, lease.AmountMicros);
-            }
-
-            transaction.Commit();
-        }
-        finally
-        {
-            database.WriteLock.Release();
-        }
-    }
-
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -227,14 +207,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         totals.Accounts[record.AccountId] = account;
         totals.Keys[record.KeyId] = key;
         var reserved = settlement.ReservedMicros;
-        var charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
-
-        // A key's spend limit bounds its charges the same way the balance bounds the account's.
-        if (key.Room is { } keyRoom)
-        {
-            charge = QuotaLedger.ChargeWithinBound(charge, keyRoom, reserved, _overdraftMicros);
-        }
-
+        var charge = Charge(record.CostMicros, account, key, reserved);
         if (charge < record.CostMicros && totals.AccountsDrained.Add(record.AccountId))
         {
             // The answer cost more than the room the store shows; room this gateway holds in the account's leases
@@ -243,7 +216,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
             {
                 totals.TakenFromLeases.Add((lease, amount));
                 ledger.Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
-                account = totals.Accounts[record.AccountId] = totals.Accounts[record.AccountId] with { Balance = totals.Accounts[record.AccountId].Balance + amount };
+                account = totals.Accounts[record.AccountId] = account with { Balance = account.Balance + amount };
                 if (totals.Keys.TryGetValue(lease.KeyId, out var leaseKey) && leaseKey.Room is { } room)
                 {
                     totals.Keys[lease.KeyId] = leaseKey with { Room = room + amount };
@@ -251,11 +224,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
             }
 
             key = totals.Keys[record.KeyId];
-            charge = QuotaLedger.ChargeWithinBound(record.CostMicros, account.Balance, reserved, _overdraftMicros);
-            if (key.Room is { } widerRoom)
-            {
-                charge = QuotaLedger.ChargeWithinBound(charge, widerRoom, reserved, _overdraftMicros);
-            }
+            charge = Charge(record.CostMicros, account, key, reserved);
         }
 
         record.ChargedMicros = charge;
@@ -269,8 +238,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         }
 
         var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
-        if (Execute(transaction, "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
-                ("$amount", reserved), ("$id", leaseId)) == 0)
+        if (!ledger.Shrink(transaction, leaseId, reserved))
         {
             // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
             LogLeaseReleased(logger, record.RequestId);
@@ -302,6 +270,16 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
             totals.Daily[day] = new DailySums(sums.Requests + 1, sums.Input + record.InputTokens, sums.Cached + record.CachedInputTokens,
                 sums.Output + record.OutputTokens, sums.Reasoning + record.ReasoningTokens, sums.Charged + record.ChargedMicros);
         }
+    }
+
+    /// <summary>
+    /// What to charge: the cost, within what the account's balance allows and, when the key has a spend limit, what
+    /// its limit allows (the same bound for both).
+    /// </summary>
+    private long Charge(long costMicros, AccountTotals account, KeyTotals key, long reservedMicros)
+    {
+        var charge = QuotaLedger.ChargeWithinBound(costMicros, account.Balance, reservedMicros, _overdraftMicros);
+        return key.Room is { } keyRoom ? QuotaLedger.ChargeWithinBound(charge, keyRoom, reservedMicros, _overdraftMicros) : charge;
     }
 
     /// <summary>Inserts the usage record; false when the request has one already.</summary>
