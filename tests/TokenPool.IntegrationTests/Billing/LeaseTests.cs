@@ -42,8 +42,7 @@ public sealed class LeaseTests : IAsyncLifetime
 
         for (var i = 0; i < 16; i++)
         {
-            using var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await SendServedAsync(client);
         }
 
         // One top-up holds room for eight requests like these: sixteen requests need two, or three when a refill made
@@ -65,10 +64,7 @@ public sealed class LeaseTests : IAsyncLifetime
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
         var (account, key) = await UserWithKeyAsync(_gateway, 100 * amount);
         using var client = _gateway.ClientWithKey(key);
-        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendServedAsync(client);
 
         await _gateway.Get<UsageWriter>().FlushAsync();
 
@@ -96,10 +92,7 @@ public sealed class LeaseTests : IAsyncLifetime
     {
         var (account, key) = await UserWithKeyAsync(_gateway, 10_000_000);
         using var client = _gateway.ClientWithKey(key);
-        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendServedAsync(client);
 
         var keyId = (await KeyRowAsync(_gateway, account.Id)).Id;
         Assert.True(_gateway.Get<QuotaLedger>().UnusedMicros(account.Id, keyId) > 0);
@@ -121,10 +114,7 @@ public sealed class LeaseTests : IAsyncLifetime
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
         var (account, key) = await UserWithKeyAsync(_gateway, 10_000_000, new NewKeySettings("limited", SpendLimitMicros: 50 * amount));
         using var client = _gateway.ClientWithKey(key);
-        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendServedAsync(client);
 
         var keyId = (await KeyRowAsync(_gateway, account.Id)).Id;
         Assert.True(_gateway.Get<QuotaLedger>().UnusedMicros(account.Id, keyId) >= amount, "the lease should hold room for more requests");
@@ -149,10 +139,7 @@ public sealed class LeaseTests : IAsyncLifetime
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
         var (account, key) = await UserWithKeyAsync(_gateway, 10 * amount);
         using var client = _gateway.ClientWithKey(key);
-        using (var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim)))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendServedAsync(client);
 
         // The upstream ignores max_output_tokens and bills four times the reserved output. Most of the balance sits in
         // the key's lease, not in the balance column; it still pays for the answer.
@@ -180,10 +167,7 @@ public sealed class LeaseTests : IAsyncLifetime
         var second = (await _gateway.Get<ApiKeyService>().CreateAsync(account.Id, new NewKeySettings("second"), null, CancellationToken.None)).Key;
         using var firstClient = _gateway.ClientWithKey(first);
         using var secondClient = _gateway.ClientWithKey(second);
-        using (var response = await firstClient.SendAsync(Post("v1/responses", Body, ExactCostSim)))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendServedAsync(firstClient);
 
         // The first key's lease took room for eight requests of the ten the balance covers.
         await _gateway.Get<UsageWriter>().FlushAsync();
@@ -208,6 +192,13 @@ public sealed class LeaseTests : IAsyncLifetime
         await _gateway.FlushUsageAsync();
         Assert.Equal(0, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
         await _gateway.AssertMoneyInvariantAsync();
+    }
+
+    /// <summary>Sends one request that costs exactly its reserve and checks that it was served.</summary>
+    private async Task SendServedAsync(HttpClient client)
+    {
+        using var response = await client.SendAsync(Post("v1/responses", Body, ExactCostSim));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
     private long ReservedInStore(long accountId)
