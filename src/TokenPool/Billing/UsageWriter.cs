@@ -180,7 +180,7 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         record.ChargedMicros = 0;
         if (!settlement.HasReservation)
         {
-            if (InsertRecord(transaction, record))
+            if (InsertRecord(record))
             {
                 var unbilled = totals.Keys.GetValueOrDefault(record.KeyId) ?? new KeyTotals();
                 totals.Keys[record.KeyId] = unbilled with { LastUsedAt = Later(unbilled.LastUsedAt, record.CreatedAt) };
@@ -207,48 +207,62 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
         totals.Accounts[record.AccountId] = account;
         totals.Keys[record.KeyId] = key;
         var reserved = settlement.ReservedMicros;
+        var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
+        var lease = LeaseRow(transaction, totals, leaseId);
+        if (lease.Remaining < reserved)
+        {
+            // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
+            record.Note = record.Note is null ? LeaseReleasedNote : record.Note + " " + LeaseReleasedNote;
+            if (InsertRecord(record))
+            {
+                LogLeaseReleased(logger, record.RequestId);
+            }
+            else
+            {
+                LogAlreadySettled(logger, record.RequestId);
+            }
+
+            return;
+        }
+
         var charge = Charge(record.CostMicros, account, key, reserved);
         if (charge < record.CostMicros && totals.AccountsDrained.Add(record.AccountId))
         {
             // The answer cost more than the room the store shows; room this gateway holds in the account's leases
             // and no request needs is the account's too, so it goes back to the balance first.
-            foreach (var (lease, amount) in ledger.TakeUnused(record.AccountId))
+            foreach (var (unused, amount) in ledger.TakeUnused(record.AccountId))
             {
-                totals.TakenFromLeases.Add((lease, amount));
-                ledger.Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
-                account = totals.Accounts[record.AccountId] = account with { Balance = account.Balance + amount };
-                if (totals.Keys.TryGetValue(lease.KeyId, out var leaseKey) && leaseKey.Room is { } room)
+                totals.TakenFromLeases.Add((unused, amount));
+                ApplyHeld(transaction, totals, unused.Id);
+                if (ledger.Release(transaction, unused.Id, unused.AccountId, unused.KeyId, amount)
+                    && totals.LeaseRows.TryGetValue(unused.Id, out var row))
                 {
-                    totals.Keys[lease.KeyId] = leaseKey with { Room = room + amount };
+                    totals.LeaseRows[unused.Id] = row with { Remaining = row.Remaining - amount };
+                }
+
+                account = totals.Accounts[record.AccountId] = account with { Balance = account.Balance + amount };
+                if (totals.Keys.TryGetValue(unused.KeyId, out var leaseKey) && leaseKey.Room is { } room)
+                {
+                    totals.Keys[unused.KeyId] = leaseKey with { Room = room + amount };
                 }
             }
 
             key = totals.Keys[record.KeyId];
+            lease = totals.LeaseRows[leaseId];
             charge = Charge(record.CostMicros, account, key, reserved);
         }
 
         record.ChargedMicros = charge;
 
         // The record's request id decides: a request whose record exists is settled already, and money moves once only.
-        if (!InsertRecord(transaction, record))
+        if (!InsertRecord(record))
         {
             record.ChargedMicros = 0;
             LogAlreadySettled(logger, record.RequestId);
             return;
         }
 
-        var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
-        if (!ledger.Shrink(transaction, leaseId, reserved))
-        {
-            // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
-            LogLeaseReleased(logger, record.RequestId);
-            record.ChargedMicros = 0;
-            Execute(transaction, "UPDATE usage_records SET charged_micros = 0, note = trim(coalesce(note, '') || ' ' || $note) WHERE request_id = $id",
-                ("$note", LeaseReleasedNote), ("$id", record.RequestId));
-            return;
-        }
-
-        totals.Leases.Add(leaseId);
+        totals.LeaseRows[leaseId] = new LeaseRowTotals(lease.Remaining - reserved, lease.Held + reserved);
         totals.Accounts[record.AccountId] = account with
         {
             Balance = account.Balance + reserved - charge,
@@ -283,26 +297,23 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
     }
 
     /// <summary>Inserts the usage record; false when the request has one already.</summary>
-    private bool InsertRecord(SqliteTransaction transaction, UsageRecord record) =>
-        Execute(transaction, """
+    private bool InsertRecord(UsageRecord record) =>
+        database.WriterPrepared("""
             INSERT INTO usage_records (request_id, created_at, account_id, key_id, channel_id, channel_key_id, model, endpoint,
                 is_stream, status, outcome, error_code, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
                 is_estimated, cost_micros, charged_micros, input_micros_per_million, cached_input_micros_per_million,
                 output_micros_per_million, latency_ms, first_token_ms, attempts, note)
-            VALUES ($request_id, $created_at, $account_id, $key_id, $channel_id, $channel_key_id, $model, $endpoint,
-                $is_stream, $status, $outcome, $error_code, $input, $cached, $output, $reasoning,
-                $estimated, $cost, $charged, $in_price, $cached_price, $out_price, $latency, $first_token, $attempts, $note)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
             ON CONFLICT (request_id) DO NOTHING
-            """,
-            ("$request_id", record.RequestId), ("$created_at", record.CreatedAt), ("$account_id", record.AccountId),
-            ("$key_id", record.KeyId), ("$channel_id", record.ChannelId), ("$channel_key_id", record.ChannelKeyId),
-            ("$model", record.Model), ("$endpoint", record.Endpoint), ("$is_stream", record.IsStream), ("$status", record.Status),
-            ("$outcome", record.Outcome), ("$error_code", record.ErrorCode), ("$input", record.InputTokens),
-            ("$cached", record.CachedInputTokens), ("$output", record.OutputTokens), ("$reasoning", record.ReasoningTokens),
-            ("$estimated", record.IsEstimated), ("$cost", record.CostMicros), ("$charged", record.ChargedMicros),
-            ("$in_price", record.InputMicrosPerMillion), ("$cached_price", record.CachedInputMicrosPerMillion),
-            ("$out_price", record.OutputMicrosPerMillion), ("$latency", record.LatencyMs), ("$first_token", record.FirstTokenMs),
-            ("$attempts", record.Attempts), ("$note", record.Note)) == 1;
+            """)
+            .Bind(1, record.RequestId).Bind(2, record.CreatedAt).Bind(3, record.AccountId).Bind(4, record.KeyId)
+            .Bind(5, record.ChannelId).Bind(6, record.ChannelKeyId).Bind(7, record.Model).Bind(8, record.Endpoint)
+            .Bind(9, record.IsStream).Bind(10, record.Status).Bind(11, record.Outcome).Bind(12, record.ErrorCode)
+            .Bind(13, record.InputTokens).Bind(14, record.CachedInputTokens).Bind(15, record.OutputTokens).Bind(16, record.ReasoningTokens)
+            .Bind(17, record.IsEstimated).Bind(18, record.CostMicros).Bind(19, record.ChargedMicros)
+            .Bind(20, record.InputMicrosPerMillion).Bind(21, record.CachedInputMicrosPerMillion).Bind(22, record.OutputMicrosPerMillion)
+            .Bind(23, record.LatencyMs).Bind(24, record.FirstTokenMs).Bind(25, record.Attempts).Bind(26, record.Note)
+            .Execute() == 1;
 
     private void WriteTotals(SqliteTransaction transaction, BatchTotals totals)
     {
@@ -324,8 +335,9 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
                 """, ("$released", key.Released), ("$charged", key.Charged), ("$key", keyId), ("$at", key.LastUsedAt));
         }
 
-        foreach (var leaseId in totals.Leases)
+        foreach (var leaseId in totals.LeaseRows.Keys.ToList())
         {
+            ApplyHeld(transaction, totals, leaseId);
             ledger.DeleteIfEmpty(transaction, leaseId);
         }
 
@@ -346,6 +358,35 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
                 ("$day", day.Day), ("$account", day.AccountId), ("$key", day.KeyId), ("$model", day.Model),
                 ("$requests", sums.Requests), ("$input", sums.Input), ("$cached", sums.Cached), ("$output", sums.Output),
                 ("$reasoning", sums.Reasoning), ("$charged", sums.Charged));
+        }
+    }
+
+    /// <summary>
+    /// A lease row as this batch finds it: read once, then kept in memory while the batch settles requests against it
+    /// (holding the single writer, nothing else changes it meanwhile).
+    /// </summary>
+    private LeaseRowTotals LeaseRow(SqliteTransaction transaction, BatchTotals totals, string leaseId)
+    {
+        if (!totals.LeaseRows.TryGetValue(leaseId, out var row))
+        {
+            row = new LeaseRowTotals(Scalar(transaction, "SELECT amount_micros FROM reservations WHERE request_id = $id", ("$id", leaseId)), 0);
+            totals.LeaseRows[leaseId] = row;
+        }
+
+        return row;
+    }
+
+    /// <summary>Takes what this batch's settled requests held off their lease row, in one statement per row.</summary>
+    private void ApplyHeld(SqliteTransaction transaction, BatchTotals totals, string leaseId)
+    {
+        if (totals.LeaseRows.TryGetValue(leaseId, out var row) && row.Held > 0)
+        {
+            if (!ledger.Shrink(transaction, leaseId, row.Held))
+            {
+                throw new InvalidOperationException($"The lease row {leaseId} holds less than its settled requests took from it.");
+            }
+
+            totals.LeaseRows[leaseId] = row with { Held = 0 };
         }
     }
 
@@ -398,6 +439,12 @@ internal sealed record KeyTotals
     public DateTime? LastUsedAt { get; init; }
 }
 
+/// <summary>
+/// A lease row during a settlement batch: what it still holds in the store, less what the batch has settled
+/// (<see cref="Remaining"/>), and what the batch has settled but not yet taken off the row (<see cref="Held"/>).
+/// </summary>
+internal readonly record struct LeaseRowTotals(long Remaining, long Held);
+
 internal readonly record struct DailyKey(DateOnly Day, long AccountId, long KeyId, string Model);
 
 internal readonly record struct DailySums(long Requests, long Input, long Cached, long Output, long Reasoning, long Charged);
@@ -411,7 +458,8 @@ internal sealed class BatchTotals
 
     public Dictionary<DailyKey, DailySums> Daily { get; } = [];
 
-    public HashSet<string> Leases { get; } = new(StringComparer.Ordinal);
+    /// <summary>The lease rows this batch settles against.</summary>
+    public Dictionary<string, LeaseRowTotals> LeaseRows { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Accounts whose leases' unused room this batch has moved back to the balance.</summary>
     public HashSet<long> AccountsDrained { get; } = [];

@@ -18,6 +18,7 @@ internal sealed class Database : IAsyncDisposable
     private readonly SqliteConnection _writer;
     // Keyed by the SQL string's identity: callers pass constants, so a lookup never hashes or compares the text.
     private readonly Dictionary<string, SqliteCommand> _statements = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, PreparedWrite> _prepared = new(ReferenceEqualityComparer.Instance);
 
     public Database(IOptions<StoreOptions> options)
     {
@@ -81,6 +82,24 @@ internal sealed class Database : IAsyncDisposable
         return command;
     }
 
+    /// <summary>
+    /// The positionally bound statement for <paramref name="sql"/> on <see cref="Writer"/>, prepared once (see
+    /// <see cref="PreparedWrite"/>). Use only while holding <see cref="WriteLock"/>. The SQL must be a constant.
+    /// </summary>
+    public PreparedWrite WriterPrepared(string sql)
+    {
+        System.Diagnostics.Debug.Assert(string.IsInterned(sql) is not null, "WriterPrepared takes constant SQL only.");
+        var connection = Writer;
+        if (!_prepared.TryGetValue(sql, out var statement) || statement.Handle != connection.Handle)
+        {
+            statement?.Dispose();
+            statement = new PreparedWrite(connection, sql);
+            _prepared[sql] = statement;
+        }
+
+        return statement;
+    }
+
     public static void ApplyConnectionPragmas(DbConnection connection)
     {
         using var command = connection.CreateCommand();
@@ -100,6 +119,11 @@ internal sealed class Database : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var statement in _prepared.Values)
+        {
+            statement.Dispose();
+        }
+
         await _writer.DisposeAsync();
         WriteLock.Dispose();
     }

@@ -93,7 +93,6 @@ internal sealed class TokenPoolDb(DbContextOptions<TokenPoolDb> options) : DbCon
             e.HasIndex(u => u.RequestId).IsUnique();
             e.HasIndex(u => new { u.AccountId, u.CreatedAt });
             e.HasIndex(u => new { u.KeyId, u.CreatedAt });
-            e.HasIndex(u => u.CreatedAt);
         });
 
         b.Entity<UsageDaily>(e =>

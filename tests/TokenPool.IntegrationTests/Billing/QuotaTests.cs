@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
+using Microsoft.EntityFrameworkCore;
 using TokenPool.Accounts;
 using TokenPool.Billing;
+using TokenPool.Data;
 using TokenPool.IntegrationTests.Infrastructure;
 using TokenPool.Keys;
 using static TokenPool.IntegrationTests.Billing.BillingKit;
@@ -266,6 +268,45 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal(500_000, keyRow.ChargedMicros);
         Assert.Equal(0, keyRow.ReservedMicros);
         Assert.Equal(10_000_000 - 500_000, (await AccountAsync(_gateway, account.Id)).BalanceMicros);
+        await _gateway.AssertMoneyInvariantAsync();
+    }
+
+    [Fact]
+    public async Task SettlingAfterTheLeaseWasReleased_ChargesNothingAndSaysWhy()
+    {
+        var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
+        var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
+        var ledger = _gateway.Get<QuotaLedger>();
+        var now = DateTime.UtcNow;
+        Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync(identity, 100_000, now, now.AddHours(1), CancellationToken.None));
+        Assert.Equal(ReserveOutcome.Reserved, await ledger.ReserveAsync(identity, 100_000, now, now.AddHours(1), CancellationToken.None));
+        List<Reservation> rows;
+        await using (var db = await _gateway.Get<IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync())
+        {
+            rows = await db.Reservations.AsNoTracking().Where(r => r.AccountId == account.Id).ToListAsync();
+        }
+
+        // Reconciliation took the lease for dead (its expiry passed): the whole row went back to the balance.
+        await ledger.ReleaseRowsAsync(rows, CancellationToken.None);
+        await _gateway.Get<UsageWriter>().WriteNowAsync(
+        [
+            new Settlement(Record("req_late_0", account.Id, identity.KeyId, now, 50_000), 100_000, HasReservation: true),
+            new Settlement(Record("req_late_1", account.Id, identity.KeyId, now, 50_000), 100_000, HasReservation: true),
+        ], CancellationToken.None);
+        await _gateway.FlushUsageAsync();
+
+        var records = await RecordsAsync(_gateway, account.Id);
+        Assert.Equal(2, records.Count);
+        Assert.All(records, r =>
+        {
+            Assert.Equal(0, r.ChargedMicros);
+            Assert.Equal(50_000, r.CostMicros);
+            Assert.Contains("reservation was released before it finished", r.Note, StringComparison.Ordinal);
+        });
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(5_000_000, after.BalanceMicros);
+        Assert.Equal(0, after.ChargedMicros);
+        Assert.Equal(0, after.ReservedMicros);
         await _gateway.AssertMoneyInvariantAsync();
     }
 

@@ -412,8 +412,6 @@ namespace TokenPool.Data.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("CreatedAt");
-
                     b.HasIndex("RequestId")
                         .IsUnique();
 
