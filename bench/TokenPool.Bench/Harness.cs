@@ -306,6 +306,12 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
     /// </summary>
     private async Task ProfileAsync()
     {
+        if (options.Profiler == "counts")
+        {
+            await CountAsync();
+            return;
+        }
+
         var work = Path.Combine(options.Root, "bench/.work");
         Directory.CreateDirectory(work);
         var pid = _tokenPool.Process!.Pid.ToString(CultureInfo.InvariantCulture);
@@ -343,6 +349,39 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         var result = await load;
         Line($"Profiled TokenPool (pid {pid}) {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); output in {work}"
             + (useTrace ? "" : $"; read it with: perf report -i {work}/perf.data --no-children --sort dso,sym"));
+    }
+
+    /// <summary>
+    /// <c>--profiler counts</c>: for plain YARP, then TokenPool, each under the CPU measurement's load for N seconds,
+    /// counts with <c>perf stat</c> the system calls, context switches and CPU time of the process, and prints them
+    /// per request. Counts are steadier than timings on a shared machine, so a change's effect on them shows in one run.
+    /// </summary>
+    private async Task CountAsync()
+    {
+        var perf = new[] { "/usr/bin/perf", "/usr/local/bin/perf" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("--profiler counts needs perf (apt-get install linux-perf).");
+        foreach (var target in new[] { _yarp, _tokenPool, _yarp, _tokenPool })
+        {
+            var pid = target.Process!.Pid.ToString(CultureInfo.InvariantCulture);
+            var output = Path.Combine(_dir, "counts.csv");
+            var start = new ProcessStartInfo(perf, ["stat", "-x", ",", "-o", output, "-e", "raw_syscalls:sys_enter,context-switches,task-clock",
+                "-p", pid, "--", "sleep", options.ProfileSeconds.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false };
+            var load = Wrk.RunAsync(_wrk, Script(target, paced: false), target.Url + "/v1/responses", options.Concurrency, options.ProfileSeconds + 2);
+            await Task.Delay(1000);
+            using (var counter = Process.Start(start)!)
+            {
+                await counter.WaitForExitAsync();
+            }
+
+            var result = await load;
+            var requests = result.RequestsPerSecond * options.ProfileSeconds;
+            var counts = File.ReadAllLines(output).Select(line => line.Split(','))
+                .Where(fields => fields.Length > 2 && double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                .ToDictionary(fields => fields[2], fields => double.Parse(fields[0], CultureInfo.InvariantCulture));
+            Line(string.Create(CultureInfo.InvariantCulture,
+                $"{target.Name}: {result.RequestsPerSecond:0} req/s; per request {counts.GetValueOrDefault("raw_syscalls:sys_enter") / requests:0.00} system calls, "
+                + $"{counts.GetValueOrDefault("context-switches") / requests:0.00} context switches, {counts.GetValueOrDefault("task-clock") * 1000 / requests:0.0} µs CPU ({result.Failures} failed)"));
+        }
     }
 
     private string Script(Target target, bool paced) =>

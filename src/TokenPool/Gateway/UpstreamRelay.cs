@@ -125,7 +125,14 @@ internal sealed partial class UpstreamRelay(
         {
             if (!RequestHeadersNotForwarded.Contains(name))
             {
-                request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+                if (values.Count == 1)
+                {
+                    request.Headers.TryAddWithoutValidation(name, values[0]);
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+                }
             }
         }
 
@@ -243,8 +250,7 @@ internal sealed partial class UpstreamRelay(
 
     private async Task<AttemptResult> DeliverAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, CancellationTokenSource total, long started)
     {
-        var mediaType = response.Content.Headers.ContentType?.MediaType;
-        return string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase)
+        return IsEventStream(response)
             ? await StreamAsync(exchange, target, response, total, started)
             : await BufferAsync(exchange, target, response, total, started);
     }
@@ -575,17 +581,18 @@ internal sealed partial class UpstreamRelay(
 
         var response = exchange.Context.Response;
         response.StatusCode = (int)upstream.StatusCode;
-        foreach (var (name, values) in upstream.Headers)
+
+        // Read as sent: enumerating the typed headers would parse and validate every value first.
+        foreach (var (name, values) in upstream.Headers.NonValidated)
         {
             if (ResponseHeadersForwarded.Contains(name))
             {
-                response.Headers[name] = values.ToArray();
+                response.Headers[name] = values.Count == 1 ? values.ToString() : values.ToArray();
             }
         }
 
-        var contentType = upstream.Content.Headers.ContentType?.ToString();
-        response.ContentType = contentType ?? "application/json";
-        if (string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+        response.ContentType = ContentType(upstream) ?? "application/json";
+        if (IsEventStream(upstream))
         {
             SetStreamingHeaders(exchange);
         }
@@ -595,6 +602,18 @@ internal sealed partial class UpstreamRelay(
         }
 
         exchange.Committed = true;
+    }
+
+    /// <summary>The upstream's Content-Type as it sent it.</summary>
+    private static string? ContentType(HttpResponseMessage upstream) =>
+        upstream.Content.Headers.NonValidated.TryGetValues("Content-Type", out var values) && values.Count > 0 ? values.ToString() : null;
+
+    /// <summary>Whether the upstream answered with a server-sent event stream (<c>text/event-stream</c>, any parameters).</summary>
+    private static bool IsEventStream(HttpResponseMessage upstream)
+    {
+        var mediaType = ContentType(upstream).AsSpan();
+        var end = mediaType.IndexOf(';');
+        return (end < 0 ? mediaType : mediaType[..end]).Trim().Equals("text/event-stream", StringComparison.OrdinalIgnoreCase);
     }
 
     private static void SetStreamingHeaders(Exchange exchange)
