@@ -16,6 +16,8 @@ internal sealed class Lease(string id, long accountId, long keyId)
     private DateTime _expiresAt = DateTime.MinValue;
     private long _lastHeldAt;
     private long _generation;
+    private int _refillScale = 1;
+    private long _lastRefillAt = long.MinValue;
 
     public string Id { get; } = id;
 
@@ -43,6 +45,33 @@ internal sealed class Lease(string id, long accountId, long keyId)
     /// next top-up a request makes itself clears it.
     /// </summary>
     public bool RefillRefused { get; set; }
+
+    /// <summary>How many times <see cref="BillingOptions.LeaseRequests"/> requests the next refill holds room for.</summary>
+    public int RefillScale
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _refillScale;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sizes refills by how busy the lease is: a refill within a second of the last one doubles the next (up to
+    /// <paramref name="maxScale"/> times the base size), so a busy key goes to the store about once a second
+    /// however fast it sends; a refill after a quiet spell of ten seconds or more starts again from the base size.
+    /// </summary>
+    public void NoteRefill(long nowTicks, int maxScale)
+    {
+        lock (_lock)
+        {
+            var since = _lastRefillAt == long.MinValue ? long.MaxValue : nowTicks - _lastRefillAt;
+            _refillScale = since < 1_000 ? Math.Min(_refillScale * 2, maxScale) : since >= 10_000 ? 1 : _refillScale;
+            _lastRefillAt = nowTicks;
+        }
+    }
 
     /// <summary>Changes each time the lease is retired; room topped up in an older generation is not lent.</summary>
     public long Generation

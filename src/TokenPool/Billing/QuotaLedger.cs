@@ -68,6 +68,9 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     private readonly ConcurrentQueue<PendingReservation> _pending = new();
     private readonly ConcurrentDictionary<(long AccountId, long KeyId), Lease> _leases = new();
     private readonly int _leaseRequests = options.Value.LeaseRequests;
+
+    /// <summary>The most a busy lease's refills grow to, in multiples of <see cref="BillingOptions.LeaseRequests"/>.</summary>
+    private const int MaxRefillScale = 16;
     private readonly long _idleTicks = options.Value.LeaseIdleSeconds * 1000L;
     private long _topUps;
 
@@ -118,7 +121,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         if (lease.TryHold(amountMicros, expiresAt, Environment.TickCount64, out var freeAfter))
         {
             // Running low: top the lease up now, off this request's path, so that the next requests need not wait for it.
-            if (_leaseRequests >= 4 && freeAfter < SaturatingProduct(amountMicros, _leaseRequests / 4) && !lease.RefillRefused && lease.TopUpGate.Wait(0, CancellationToken.None))
+            if (_leaseRequests >= 4 && freeAfter < SaturatingProduct(amountMicros, _leaseRequests / 4 * lease.RefillScale) && !lease.RefillRefused
+                && lease.TopUpGate.Wait(0, CancellationToken.None))
             {
                 _ = RefillAsync(lease, key, amountMicros, now, expiresAt);
             }
@@ -149,7 +153,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         try
         {
             var generation = lease.Generation;
-            var added = SaturatingProduct(amountMicros, _leaseRequests);
+            lease.NoteRefill(Environment.TickCount64, MaxRefillScale);
+            var added = SaturatingProduct(amountMicros, _leaseRequests * lease.RefillScale);
             var until = LeaseUntil(lease, expiresAt);
             if (await WriteTopUpAsync(lease, key, added, now, until, Applied(lease, generation, claimed: 0, added, held: 0, until)) != ReserveOutcome.Reserved)
             {

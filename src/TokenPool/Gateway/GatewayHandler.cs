@@ -47,7 +47,25 @@ internal sealed partial class GatewayHandler(
     private readonly GatewayOptions _gateway = gatewayOptions.Value;
     private readonly BillingOptions _billing = billingOptions.Value;
 
+    private long _inFlight;
+
+    /// <summary>API requests being handled now, counted until their usage record is queued.</summary>
+    public long InFlight => Interlocked.Read(ref _inFlight);
+
     public async Task HandleAsync(HttpContext context, ClientApiKind api)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await HandleOneAsync(context, api);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task HandleOneAsync(HttpContext context, ClientApiKind api)
     {
         using var exchange = new Exchange(context, api, NewRequestId(), time.GetUtcNow().UtcDateTime);
         context.Response.Headers["x-tokenpool-request-id"] = exchange.RequestId;

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using TokenPool.Accounts;
 using TokenPool.Billing;
 using TokenPool.Data;
+using TokenPool.Gateway;
 using TokenPool.Hosting;
 using TokenPool.Keys;
 using TokenPool.Simulator;
@@ -220,11 +221,19 @@ internal sealed class TestGateway : IAsyncDisposable
     }
 
     /// <summary>
-    /// Writes every queued usage record, then gives the leases' unused room back to the balances, as the
-    /// gateway does by itself once keys are idle: afterwards balances read as if nothing were in flight.
+    /// Waits for the requests being handled to queue their usage records (a client can have read its whole answer
+    /// a moment before), writes every queued record, then gives the leases' unused room back to the balances, as
+    /// the gateway does by itself once keys are idle: afterwards balances read as if nothing were in flight.
     /// </summary>
     public async Task FlushUsageAsync()
     {
+        var handler = Get<GatewayHandler>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (handler.InFlight > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(2);
+        }
+
         await Get<UsageWriter>().FlushAsync();
         await Get<QuotaLedger>().ReturnAllUnusedAsync(CancellationToken.None);
     }
