@@ -91,7 +91,7 @@ internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, Batch
 /// <summary>
 /// The buffer behind <see cref="BatchedConsoleLoggerProvider"/>. Callers append formatted lines under a short
 /// lock; the writer thread swaps the buffer out and writes it with one call. An idle writer is woken by the
-/// first line, so it appears at once; while lines keep coming it writes every 2 ms instead of being woken for
+/// first line, so it appears at once; while lines keep coming it writes every 20 ms instead of being woken for
 /// each line. When the buffer holds
 /// <c>maxPendingBytes</c> (stdout not keeping up), a caller waits at most 50 ms for the writer, then drops its
 /// line; the number of dropped lines is logged (event 9002) as soon as the writer catches up. Dispose, process
@@ -103,7 +103,7 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
 
     private const int InitialBytes = 16 * 1024;
     private const int WaitWhenFullMilliseconds = 50;
-    private const int BusyWriteIntervalMilliseconds = 2;
+    private const int BusyWriteIntervalMilliseconds = 20;
     private const int FixedBytesPerLine = 64;
     private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(5);
     private static readonly byte[] NewLine = Encoding.UTF8.GetBytes(Environment.NewLine);
