@@ -46,30 +46,27 @@ internal sealed class Lease(string id, long accountId, long keyId)
     /// </summary>
     public bool RefillRefused { get; set; }
 
-    /// <summary>How many times <see cref="BillingOptions.LeaseRequests"/> requests the next refill holds room for.</summary>
-    public int RefillScale
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _refillScale;
-            }
-        }
-    }
+    /// <summary>
+    /// How many times <see cref="BillingOptions.LeaseRequests"/> requests the next refill holds room for. Read on every
+    /// hold without the lock: a value one refill old only moves the refill point a little.
+    /// </summary>
+    public int RefillScale => Volatile.Read(ref _refillScale);
 
     /// <summary>
     /// Sizes refills by how busy the lease is: a refill within a second of the last one doubles the next (up to
     /// <paramref name="maxScale"/> times the base size), so a busy key goes to the store about once a second
     /// however fast it sends; a refill after a quiet spell of ten seconds or more starts again from the base size.
+    /// Returns the scale of this refill.
     /// </summary>
-    public void NoteRefill(long nowTicks, int maxScale)
+    public int NoteRefill(long nowTicks, int maxScale)
     {
         lock (_lock)
         {
             var since = _lastRefillAt == long.MinValue ? long.MaxValue : nowTicks - _lastRefillAt;
-            _refillScale = since < 1_000 ? Math.Min(_refillScale * 2, maxScale) : since >= 10_000 ? 1 : _refillScale;
+            var scale = since < 1_000 ? Math.Min(_refillScale * 2, maxScale) : since >= 10_000 ? 1 : _refillScale;
+            Volatile.Write(ref _refillScale, scale);
             _lastRefillAt = nowTicks;
+            return scale;
         }
     }
 

@@ -153,8 +153,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         try
         {
             var generation = lease.Generation;
-            lease.NoteRefill(Environment.TickCount64, MaxRefillScale);
-            var added = SaturatingProduct(amountMicros, _leaseRequests * lease.RefillScale);
+            var added = SaturatingProduct(amountMicros, _leaseRequests * lease.NoteRefill(Environment.TickCount64, MaxRefillScale));
             var until = LeaseUntil(lease, expiresAt);
             if (await WriteTopUpAsync(lease, key, added, now, until, Applied(lease, generation, claimed: 0, added, held: 0, until)) != ReserveOutcome.Reserved)
             {

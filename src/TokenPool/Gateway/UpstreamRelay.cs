@@ -250,7 +250,7 @@ internal sealed partial class UpstreamRelay(
 
     private async Task<AttemptResult> DeliverAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, CancellationTokenSource total, long started)
     {
-        return IsEventStream(response)
+        return IsEventStream(ContentType(response))
             ? await StreamAsync(exchange, target, response, total, started)
             : await BufferAsync(exchange, target, response, total, started);
     }
@@ -591,8 +591,9 @@ internal sealed partial class UpstreamRelay(
             }
         }
 
-        response.ContentType = ContentType(upstream) ?? "application/json";
-        if (IsEventStream(upstream))
+        var contentType = ContentType(upstream);
+        response.ContentType = contentType ?? "application/json";
+        if (IsEventStream(contentType))
         {
             SetStreamingHeaders(exchange);
         }
@@ -608,10 +609,10 @@ internal sealed partial class UpstreamRelay(
     private static string? ContentType(HttpResponseMessage upstream) =>
         upstream.Content.Headers.NonValidated.TryGetValues("Content-Type", out var values) && values.Count > 0 ? values.ToString() : null;
 
-    /// <summary>Whether the upstream answered with a server-sent event stream (<c>text/event-stream</c>, any parameters).</summary>
-    private static bool IsEventStream(HttpResponseMessage upstream)
+    /// <summary>Whether a Content-Type names a server-sent event stream (<c>text/event-stream</c>, any parameters).</summary>
+    private static bool IsEventStream(string? contentType)
     {
-        var mediaType = ContentType(upstream).AsSpan();
+        var mediaType = contentType.AsSpan();
         var end = mediaType.IndexOf(';');
         return (end < 0 ? mediaType : mediaType[..end]).Trim().Equals("text/event-stream", StringComparison.OrdinalIgnoreCase);
     }
