@@ -23,7 +23,8 @@ internal static class Harness
 /// <summary>What one run does; <c>--quick</c> trades spread for time.</summary>
 internal sealed record BenchOptions(
     string Root, string TokenPoolDll, string? Results, string Command, int Rounds, int LatencyRequests, double CpuRoundSeconds,
-    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency, int ProfileSeconds, string Profiler, string[]? Only)
+    int PacedStreams, int OpenStreams, double P99BoundMs, int[] Levels, double LevelSeconds, int Concurrency, int ProfileSeconds, string Profiler, string[]? Only,
+    string? CompareDll)
 {
     public static BenchOptions From(Args args)
     {
@@ -45,7 +46,8 @@ internal sealed record BenchOptions(
             Concurrency: args.Int("concurrency", 16),
             ProfileSeconds: args.Int("profile", 0),
             Profiler: args.Get("profiler") ?? "perf",
-            Only: args.Get("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Only: args.Get("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            CompareDll: args.Get("compare"));
     }
 }
 
@@ -69,6 +71,9 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
     private Target _pacedDirect = null!;
     private readonly List<Target> _gateways = [];
     private Target _tokenPool = null!;
+
+    /// <summary><c>--compare other.dll</c>: a second TokenPool build, measured in the same CPU rounds.</summary>
+    private Target? _tokenPoolB;
     private Target _yarp = null!;
 
     public async Task<int> ExecuteAsync()
@@ -183,7 +188,7 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         var yarpPort = Service.FreePort();
         var yarp = Track(Service.Start("plain YARP", self,
             [.. selfArgs, "yarp", "--urls", $"http://127.0.0.1:{yarpPort}", "--fixed", _fixedUpstream.Url, "--paced", _pacedUpstream.Url],
-            $"http://127.0.0.1:{yarpPort}", Log("yarp")));
+            $"http://127.0.0.1:{yarpPort}", Log("yarp"), PerfMapEnvironment()));
         await yarp.WaitReadyAsync("/ready", TimeSpan.FromSeconds(30));
         _yarp = new Target("plain YARP", yarp.Url, null, yarp);
         _gateways.Add(_yarp);
@@ -199,15 +204,21 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
             _gateways.Add(new Target("nginx proxy", proxy.Url, null, proxy));
         }
 
-        _tokenPool = await StartTokenPoolAsync();
+        _tokenPool = await StartTokenPoolAsync("TokenPool", options.TokenPoolDll);
         _gateways.Add(_tokenPool);
+        if (options.CompareDll is { } other)
+        {
+            _tokenPoolB = await StartTokenPoolAsync("TokenPool B", other);
+            _gateways.Add(_tokenPoolB);
+        }
+
         Line($"Started: upstream {_fixedUpstream.Url}, paced upstream {_pacedUpstream.Url}, "
             + string.Join(", ", _gateways.Select(g => $"{g.Name} {g.Url} (pid {g.Process!.Pid})")) + $"; logs in {_dir}");
     }
 
-    private async Task<Target> StartTokenPoolAsync()
+    private async Task<Target> StartTokenPoolAsync(string name, string dll)
     {
-        var data = Path.Combine(_dir, "tokenpool-data");
+        var data = Path.Combine(_dir, name.Replace(' ', '-').ToLowerInvariant() + "-data");
         Directory.CreateDirectory(data);
         var environment = new Dictionary<string, string> { ["TOKENPOOL_DATA"] = data, ["DOTNET_NOLOGO"] = "1" };
         await CliAsync(environment, "model", "set", "--model", Canned.FixedModel, "--input", "1", "--output", "4");
@@ -218,18 +229,22 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
             "--api-key", "sk-bench-upstream-paced-0000", "--models", Canned.PacedModel, "--wire", "responses");
         await CliAsync(environment, "user", "add", "--email", "bench@example.com", "--password", "bench password 1234", "--credit", "1000000");
         var key = (await CliAsync(environment, "key", "create", "--email", "bench@example.com", "--name", "bench")).Trim();
-        if (options.ProfileSeconds > 0 && options.Profiler == "perf")
+        foreach (var (variable, value) in PerfMapEnvironment())
         {
-            environment["DOTNET_PerfMapEnabled"] = "1";
-            environment["DOTNET_EnableWriteXorExecute"] = "0";
+            environment[variable] = value;
         }
 
         var port = Service.FreePort();
-        var service = Track(Service.Start("TokenPool", "dotnet", [options.TokenPoolDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", data],
-            $"http://127.0.0.1:{port}", Log("tokenpool"), environment));
+        var service = Track(Service.Start(name, "dotnet", [dll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", data],
+            $"http://127.0.0.1:{port}", Log(name.Replace(' ', '-').ToLowerInvariant()), environment));
         await service.WaitReadyAsync("/readyz", TimeSpan.FromSeconds(60));
-        return new Target("TokenPool", service.Url, key, service);
+        return new Target(name, service.Url, key, service);
     }
+
+    /// <summary>Under <c>--profile N</c> with perf, a .NET process writes the map perf resolves JIT-compiled frames with.</summary>
+    private Dictionary<string, string> PerfMapEnvironment() => options.ProfileSeconds > 0 && options.Profiler == "perf"
+        ? new() { ["DOTNET_PerfMapEnabled"] = "1", ["DOTNET_EnableWriteXorExecute"] = "0" }
+        : [];
 
     private async Task<string> CliAsync(Dictionary<string, string> environment, params string[] arguments)
     {
@@ -301,8 +316,8 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
     /// <summary>
     /// <c>--profile N</c>: instead of measuring, profiles TokenPool for N seconds under the CPU measurement's
     /// load and leaves the result in bench/.work: with <c>--profiler perf</c> (the default when perf is
-    /// installed) a perf.data of native and JIT-compiled frames; with <c>--profiler dotnet-trace</c> a sampled
-    /// thread-time trace (nettrace and speedscope).
+    /// installed) a perf.data of native and JIT-compiled frames, and yarp.perf.data of plain YARP under the same
+    /// load just before; with <c>--profiler dotnet-trace</c> a sampled thread-time trace (nettrace and speedscope).
     /// </summary>
     private async Task ProfileAsync()
     {
@@ -314,11 +329,22 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
 
         var work = Path.Combine(options.Root, "bench/.work");
         Directory.CreateDirectory(work);
-        var pid = _tokenPool.Process!.Pid.ToString(CultureInfo.InvariantCulture);
         var perf = new[] { "/usr/bin/perf", "/usr/local/bin/perf" }.FirstOrDefault(File.Exists);
         var useTrace = options.Profiler == "dotnet-trace" || perf is null;
+        if (!useTrace)
+        {
+            // Plain YARP first, under the same load, so the two profiles can be set side by side.
+            await ProfileOneAsync(_yarp, perf!, work, "yarp.perf.data");
+        }
+
+        await ProfileOneAsync(_tokenPool, useTrace ? null : perf, work, "perf.data");
+    }
+
+    private async Task ProfileOneAsync(Target target, string? perf, string work, string output)
+    {
+        var pid = target.Process!.Pid.ToString(CultureInfo.InvariantCulture);
         ProcessStartInfo start;
-        if (useTrace)
+        if (perf is null)
         {
             var tool = new[] { Environment.GetEnvironmentVariable("DOTNET_TRACE"), "/tmp/dtools/dotnet-trace",
                 Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet/tools/dotnet-trace") }
@@ -330,25 +356,25 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         }
         else
         {
-            start = new ProcessStartInfo(perf!, ["record", "-F", "999", "-g", "-p", pid, "-o", Path.Combine(work, "perf.data"),
+            start = new ProcessStartInfo(perf, ["record", "-F", "999", "-g", "-p", pid, "-o", Path.Combine(work, output),
                 "--", "sleep", options.ProfileSeconds.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false };
         }
 
-        var load = Wrk.RunAsync(_wrk, Script(_tokenPool, paced: false), _tokenPool.Url + "/v1/responses", options.Concurrency, options.ProfileSeconds + 4);
+        var load = Wrk.RunAsync(_wrk, Script(target, paced: false), target.Url + "/v1/responses", options.Concurrency, options.ProfileSeconds + 4);
         await Task.Delay(1000);
         using (var profiler = Process.Start(start)!)
         {
             await profiler.WaitForExitAsync();
         }
 
-        if (!useTrace)
+        if (perf is not null)
         {
             File.Copy($"/tmp/perf-{pid}.map", Path.Combine(work, $"perf-{pid}.map"), overwrite: true);
         }
 
         var result = await load;
-        Line($"Profiled TokenPool (pid {pid}) {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); output in {work}"
-            + (useTrace ? "" : $"; read it with: perf report -i {work}/perf.data --no-children --sort dso,sym"));
+        Line($"Profiled {target.Name} (pid {pid}) {options.ProfileSeconds} s under {result.RequestsPerSecond:0} req/s ({result.Failures} failed); output in {work}"
+            + (perf is null ? "" : $"; read it with: perf report -i {work}/{output} --no-children --sort dso,sym"));
     }
 
     /// <summary>

@@ -49,6 +49,12 @@ internal sealed partial class BenchRun
         Report("");
         var ratio = RatioPerRound(perTarget[_tokenPool], perTarget[_yarp]);
         Report($"TokenPool / plain YARP CPU per request: {Stats.Spread(ratio, "0.00")}×");
+        if (_tokenPoolB is { } other)
+        {
+            Report($"TokenPool B / TokenPool CPU per request: {Stats.Spread(RatioPerRound(perTarget[other], perTarget[_tokenPool]), "0.000")}× "
+                + $"(B / plain YARP: {Stats.Spread(RatioPerRound(perTarget[other], perTarget[_yarp]), "0.00")}×)");
+        }
+
         if (_gateways.FirstOrDefault(g => g.Name == "nginx proxy") is { } nginx)
         {
             Report($"TokenPool / nginx: {Stats.Spread(RatioPerRound(perTarget[_tokenPool], perTarget[nginx]), "0.0")}×; plain YARP / nginx: {Stats.Spread(RatioPerRound(perTarget[_yarp], perTarget[nginx]), "0.0")}×");
