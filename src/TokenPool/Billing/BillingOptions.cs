@@ -31,7 +31,7 @@ internal sealed class BillingOptions
     /// lease top-ups wait for it: moderate batches keep that wait short under sustained load.
     /// </summary>
     [Range(1, 10_000)]
-    public int SettlementBatchSize { get; set; } = 64;
+    public int SettlementBatchSize { get; set; } = 256;
 
     /// <summary>
     /// Milliseconds the writer waits after the first usage record of a batch arrives for more to join it,
@@ -39,7 +39,7 @@ internal sealed class BillingOptions
     /// written at most this much later; zero writes each as soon as the writer is free.
     /// </summary>
     [Range(0, 1_000)]
-    public int SettlementDelayMilliseconds { get; set; } = 10;
+    public int SettlementDelayMilliseconds { get; set; } = 20;
 
     /// <summary>
     /// How many requests like the one that found its lease empty a lease top-up holds room for. A gateway

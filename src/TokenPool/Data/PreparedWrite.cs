@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
@@ -15,8 +14,6 @@ namespace TokenPool.Data;
 /// </summary>
 internal sealed class PreparedWrite : IDisposable
 {
-    private const string DateFormat = "yyyy-MM-dd HH:mm:ss.FFFFFFF";
-
     private readonly sqlite3 _connection;
     private readonly sqlite3_stmt _statement;
 
@@ -41,14 +38,52 @@ internal sealed class PreparedWrite : IDisposable
 
     public PreparedWrite Bind(int position, DateTime value)
     {
-        Span<byte> text = stackalloc byte[32];
-        if (!value.TryFormat(text, out var length, DateFormat, CultureInfo.InvariantCulture))
+        Span<byte> text = stackalloc byte[27];
+        Check(raw.sqlite3_bind_text(_statement, position, (ReadOnlySpan<byte>)text[..FormatDate(value, text)]));
+        return this;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="value"/> as <c>yyyy-MM-dd HH:mm:ss.FFFFFFF</c> (the fraction without trailing zeros,
+    /// and without its point when it is zero), as SqliteCommand stores dates; returns the bytes written (at most 27).
+    /// </summary>
+    internal static int FormatDate(DateTime value, Span<byte> text)
+    {
+        Digits(text[..4], value.Year);
+        text[4] = (byte)'-';
+        Digits(text.Slice(5, 2), value.Month);
+        text[7] = (byte)'-';
+        Digits(text.Slice(8, 2), value.Day);
+        text[10] = (byte)' ';
+        Digits(text.Slice(11, 2), value.Hour);
+        text[13] = (byte)':';
+        Digits(text.Slice(14, 2), value.Minute);
+        text[16] = (byte)':';
+        Digits(text.Slice(17, 2), value.Second);
+        var fraction = (int)(value.Ticks % TimeSpan.TicksPerSecond);
+        if (fraction == 0)
         {
-            throw new InvalidOperationException("A date did not fit its text form.");
+            return 19;
         }
 
-        Check(raw.sqlite3_bind_text(_statement, position, (ReadOnlySpan<byte>)text[..length]));
-        return this;
+        text[19] = (byte)'.';
+        Digits(text.Slice(20, 7), fraction);
+        var length = 27;
+        while (text[length - 1] == (byte)'0')
+        {
+            length--;
+        }
+
+        return length;
+
+        static void Digits(Span<byte> into, int number)
+        {
+            for (var i = into.Length - 1; i >= 0; i--)
+            {
+                into[i] = (byte)('0' + (number % 10));
+                number /= 10;
+            }
+        }
     }
 
     public PreparedWrite Bind(int position, string? value)
