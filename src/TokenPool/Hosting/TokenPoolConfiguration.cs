@@ -41,6 +41,11 @@ internal static class TokenPoolConfiguration
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
+
+        // ASP.NET Core starts a tracing Activity for every request whenever this category logs at any level. Its
+        // messages are request lines (Information) that TokenPool's own request log replaces; a failure to start is
+        // reported by TokenPool itself.
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         return logging;
     }
 }
