@@ -23,7 +23,8 @@ internal enum StreamEnd
 /// delivered so far (so that a cut stream's output can be counted). In pass-through mode it only reads
 /// bytes that were already written to the client. In filter mode (a Chat Completions stream whose usage
 /// TokenPool asked for on the client's behalf) it also drops the usage-only chunk the client did not ask for.
-/// It copies each event into one reusable pooled buffer and allocates nothing per event.
+/// It reads each event where it lies in the chunk, copies only an event split across chunks into one reusable pooled
+/// buffer, and allocates nothing per event.
 /// </summary>
 internal sealed class SseMeter : IDisposable
 {
@@ -87,6 +88,17 @@ internal sealed class SseMeter : IDisposable
     {
         while (!chunk.IsEmpty)
         {
+            if (_eventLength == 0)
+            {
+                // Events that lie wholly in the chunk are read where they are; only an event cut by the chunk's end is copied.
+                chunk = chunk[ReadEvents(chunk, output)..];
+                if (chunk.IsEmpty)
+                {
+                    return;
+                }
+            }
+
+            // The event begun in an earlier chunk (or cut by this one's end): gathered line by line until its blank line.
             var newline = chunk.IndexOf((byte)'\n');
             var take = newline < 0 ? chunk.Length : newline + 1;
             Append(chunk[..take]);
@@ -98,22 +110,67 @@ internal sealed class SseMeter : IDisposable
 
             // A complete line: _event[_lineStart.._eventLength-1] (without its '\n').
             var lineLength = _eventLength - 1 - _lineStart;
-            var blank = lineLength == 0 || (lineLength == 1 && _event[_lineStart] == (byte)'\r');
-            if (blank)
+            if (lineLength == 0 || (lineLength == 1 && _event[_lineStart] == (byte)'\r'))
             {
-                var raw = _event.AsSpan(0, _eventLength);
-                var keep = Process(raw);
-                if (output is not null && keep)
-                {
-                    output.Write(raw);
-                }
-
+                ReadEvents(_event.AsSpan(0, _eventLength), output);
                 _eventLength = 0;
                 _lineStart = 0;
             }
             else
             {
                 _lineStart = _eventLength;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the complete events at the start of <paramref name="bytes"/> (in filter mode writing those the client
+    /// should get to <paramref name="output"/>) and returns how many bytes they took.
+    /// </summary>
+    private int ReadEvents(ReadOnlySpan<byte> bytes, IBufferWriter<byte>? output)
+    {
+        ReadOnlySpan<byte> name = default;
+        ReadOnlySpan<byte> data = default;
+        var eventStart = 0;
+        var position = 0;
+        while (true)
+        {
+            var newline = bytes[position..].IndexOf((byte)'\n');
+            if (newline < 0)
+            {
+                return eventStart;
+            }
+
+            var line = bytes.Slice(position, newline);
+            position += newline + 1;
+            if (!line.IsEmpty && line[^1] == (byte)'\r')
+            {
+                line = line[..^1];
+            }
+
+            if (line.IsEmpty)
+            {
+                var keep = data.IsEmpty || (_api == ClientApiKind.Responses ? ProcessResponsesEvent(name, data) : ProcessChatChunk(data));
+                if (output is not null && keep)
+                {
+                    output.Write(bytes[eventStart..position]);
+                }
+
+                name = default;
+                data = default;
+                eventStart = position;
+            }
+            else if (line.StartsWith("data:"u8))
+            {
+                // Events with several data lines are rare; the first carries the JSON object's start, which is what is read here.
+                if (data.IsEmpty)
+                {
+                    data = TrimField(line[5..]);
+                }
+            }
+            else if (line.StartsWith("event:"u8))
+            {
+                name = TrimField(line[6..]);
             }
         }
     }
@@ -130,44 +187,6 @@ internal sealed class SseMeter : IDisposable
 
         bytes.CopyTo(_event.AsSpan(_eventLength));
         _eventLength += bytes.Length;
-    }
-
-    /// <summary>Reads one complete event; returns false when filter mode should drop it.</summary>
-    private bool Process(ReadOnlySpan<byte> raw)
-    {
-        ReadOnlySpan<byte> name = default;
-        ReadOnlySpan<byte> data = default;
-        var rest = raw;
-        while (!rest.IsEmpty)
-        {
-            var newline = rest.IndexOf((byte)'\n');
-            var line = newline < 0 ? rest : rest[..newline];
-            rest = newline < 0 ? default : rest[(newline + 1)..];
-            if (!line.IsEmpty && line[^1] == (byte)'\r')
-            {
-                line = line[..^1];
-            }
-
-            if (line.StartsWith("data:"u8))
-            {
-                // Events with several data lines are rare; the first carries the JSON object's start, which is what is read here.
-                if (data.IsEmpty)
-                {
-                    data = TrimField(line[5..]);
-                }
-            }
-            else if (line.StartsWith("event:"u8))
-            {
-                name = TrimField(line[6..]);
-            }
-        }
-
-        if (data.IsEmpty)
-        {
-            return true;
-        }
-
-        return _api == ClientApiKind.Responses ? ProcessResponsesEvent(name, data) : ProcessChatChunk(data);
     }
 
     private bool ProcessResponsesEvent(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data)

@@ -45,6 +45,49 @@ public sealed class SseMeterTests
         Assert.Equal("Hello, world", Encoding.UTF8.GetString(meter.DeliveredText));
     }
 
+    [Theory]
+    [InlineData("\n")]
+    [InlineData("\r\n")]
+    public void EveryWayOfCuttingAStreamInTwo_ReadsAsTheWholeStream(string lineEnd)
+    {
+        var created = Event("response.created", """{"type":"response.created","sequence_number":0,"response":{"id":"resp_7","created_at":1700000000,"status":"in_progress"}}""");
+        var comment = Encoding.UTF8.GetBytes(": keep-alive\n\n");
+        var all = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString([.. created, .. comment, .. Delta, .. Delta, .. Completed]).Replace("\n", lineEnd, StringComparison.Ordinal));
+        for (var cut = 0; cut <= all.Length; cut++)
+        {
+            using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+            meter.Observe(all.AsSpan(0, cut));
+            meter.Observe(all.AsSpan(cut));
+
+            Assert.Equal(StreamEnd.Completed, meter.End);
+            Assert.Equal(new TokenPool.Billing.TokenUsage(120, 100, 30, 12), meter.Usage);
+            Assert.Equal("resp_7", meter.ResponseId);
+            Assert.Equal(4, meter.Events);
+            Assert.Equal("Hello, worldHello, world", Encoding.UTF8.GetString(meter.DeliveredText));
+        }
+    }
+
+    [Fact]
+    public void FilterMode_ForwardsEveryKeptEventWhole_HoweverTheStreamIsCut()
+    {
+        var content = Encoding.UTF8.GetBytes("""data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}""" + "\n\n");
+        var usage = Encoding.UTF8.GetBytes("""data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}""" + "\n\n");
+        var done = "data: [DONE]\n\n"u8.ToArray();
+        byte[] all = [.. content, .. content, .. usage, .. done];
+        var expected = Encoding.UTF8.GetString([.. content, .. content, .. done]);
+        for (var cut = 0; cut <= all.Length; cut++)
+        {
+            using var meter = new SseMeter(ClientApiKind.ChatCompletions, dropUsageOnlyChunks: true);
+            var output = new ArrayBufferWriter<byte>();
+            meter.Filter(all.AsSpan(0, cut), output);
+            meter.Filter(all.AsSpan(cut), output);
+
+            Assert.Equal(expected, Encoding.UTF8.GetString(output.WrittenSpan));
+            Assert.Equal(7, meter.Usage?.InputTokens);
+            Assert.Equal(StreamEnd.Done, meter.End);
+        }
+    }
+
     [Fact]
     public void StreamWithoutTerminalEvent_EndsAsNone()
     {
