@@ -59,21 +59,19 @@ internal sealed partial class UpstreamRelay(
         var hasReasoning = exchange.Api == ClientApiKind.Responses && RequestInspector.HasReasoningItems(exchange.Body.Span);
 
         var relayStarted = Stopwatch.GetTimestamp();
-        using var total = CancellationTokenSource.CreateLinkedTokenSource(exchange.Context.RequestAborted);
         AttemptResult? last = null;
         while (plan.Attempts < options.MaxAttempts && plan.Next(Environment.TickCount64) is { } target)
         {
             // The request may take as long as the channel now serving it allows, counted from its start.
-            var left = target.Channel.TotalTimeout - Stopwatch.GetElapsedTime(relayStarted);
-            total.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            var totalDeadline = relayStarted + (long)(target.Channel.TotalTimeout.TotalSeconds * Stopwatch.Frequency);
 
             // Encrypted reasoning can be read only by the upstream account that wrote it: when the session
             // moves to another key, leave those items out rather than fail the request.
             var dropReasoning = hasReasoning && pinnedKey is not null && pinnedKey != target.KeyId;
-            var result = await AttemptAsync(exchange, target, dropReasoning, total);
+            var result = await AttemptAsync(exchange, target, dropReasoning, totalDeadline);
             if (result.Kind == AttemptKind.RetryWithoutReasoning)
             {
-                result = await AttemptAsync(exchange, target, dropReasoning: true, total);
+                result = await AttemptAsync(exchange, target, dropReasoning: true, totalDeadline);
             }
 
             if (result.Kind == AttemptKind.Finished)
@@ -101,8 +99,9 @@ internal sealed partial class UpstreamRelay(
         await FailAsync(exchange, plan, last);
     }
 
-    private async Task<AttemptResult> AttemptAsync(Exchange exchange, UpstreamTarget target, bool dropReasoning, CancellationTokenSource total)
+    private async Task<AttemptResult> AttemptAsync(Exchange exchange, UpstreamTarget target, bool dropReasoning, long totalDeadline)
     {
+        using var deadline = new AttemptDeadline(exchange.Context.RequestAborted, totalDeadline);
         exchange.Target = target;
         var context = exchange.Context;
         var channel = target.Channel;
@@ -140,42 +139,42 @@ internal sealed partial class UpstreamRelay(
         request.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
 
         HttpResponseMessage response;
-        using (var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(total.Token))
+        deadline.Enter(DeadlinePhase.Headers, channel.ResponseHeadersTimeout);
+        try
         {
-            headersTimeout.CancelAfter(channel.ResponseHeadersTimeout);
-            try
-            {
-                var sending = channel.Invoker.SendAsync(request, headersTimeout.Token);
-                response = exchange.Api == ClientApiKind.Responses && exchange.Facts.Stream
-                    ? await WaitWithKeepAliveAsync(exchange, sending)
-                    : await sending;
-            }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-            {
-                exchange.RecordAttempt(target, "client_closed");
-                exchange.Outcome = "client_closed";
-                return AttemptResult.Finished;
-            }
-            catch (OperationCanceledException) when (total.IsCancellationRequested)
-            {
-                exchange.RecordAttempt(target, "total_timeout");
-                return AttemptResult.Stop(GatewayErrors.UpstreamTimeout(exchange.Model, channel.TotalTimeout));
-            }
-            catch (OperationCanceledException)
-            {
-                exchange.RecordAttempt(target, "headers_timeout");
-                target.Health.RecordFailure("timeout waiting for response headers", Environment.TickCount64);
-                return AttemptResult.Retry(GatewayErrors.UpstreamTimeout(exchange.Model, channel.ResponseHeadersTimeout));
-            }
-            catch (HttpRequestException ex)
-            {
-                var what = ex.HttpRequestError.ToString();
-                exchange.RecordAttempt(target, what);
-                target.Health.RecordFailure($"request failed: {what}", Environment.TickCount64);
-                LogAttemptFailed(logger, exchange.RequestId, channel.Name, target.KeyId, what);
-                return AttemptResult.Retry(GatewayErrors.UpstreamUnreachable(exchange.Model));
-            }
+            var sending = channel.Invoker.SendAsync(request, deadline.Token);
+            response = exchange.Api == ClientApiKind.Responses && exchange.Facts.Stream
+                ? await WaitWithKeepAliveAsync(exchange, sending)
+                : await sending;
         }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            exchange.RecordAttempt(target, "client_closed");
+            exchange.Outcome = "client_closed";
+            return AttemptResult.Finished;
+        }
+        catch (OperationCanceledException) when (deadline.Expired(DeadlinePhase.Total))
+        {
+            exchange.RecordAttempt(target, "total_timeout");
+            return AttemptResult.Stop(GatewayErrors.UpstreamTimeout(exchange.Model, channel.TotalTimeout));
+        }
+        catch (OperationCanceledException)
+        {
+            exchange.RecordAttempt(target, "headers_timeout");
+            target.Health.RecordFailure("timeout waiting for response headers", Environment.TickCount64);
+            return AttemptResult.Retry(GatewayErrors.UpstreamTimeout(exchange.Model, channel.ResponseHeadersTimeout));
+        }
+        catch (HttpRequestException ex)
+        {
+            var what = ex.HttpRequestError.ToString();
+            exchange.RecordAttempt(target, what);
+            target.Health.RecordFailure($"request failed: {what}", Environment.TickCount64);
+            LogAttemptFailed(logger, exchange.RequestId, channel.Name, target.KeyId, what);
+            return AttemptResult.Retry(GatewayErrors.UpstreamUnreachable(exchange.Model));
+        }
+
+        // Headers are in: from here only the total time limits the attempt, until reading the answer starts.
+        deadline.Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
 
         using (response)
         {
@@ -183,10 +182,10 @@ internal sealed partial class UpstreamRelay(
             if (status is >= 200 and < 300)
             {
                 exchange.RecordAttempt(target, status.ToString(CultureInfo.InvariantCulture));
-                return await DeliverAsync(exchange, target, response, total, started);
+                return await DeliverAsync(exchange, target, response, deadline, started);
             }
 
-            var errorBody = await ReadErrorBodyAsync(response, total.Token);
+            var errorBody = await ReadErrorBodyAsync(response, deadline.Token);
             exchange.RecordAttempt(target, status.ToString(CultureInfo.InvariantCulture));
             return await ClassifyErrorAsync(exchange, target, response, status, errorBody, dropReasoning);
         }
@@ -248,32 +247,31 @@ internal sealed partial class UpstreamRelay(
         }
     }
 
-    private async Task<AttemptResult> DeliverAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, CancellationTokenSource total, long started)
+    private async Task<AttemptResult> DeliverAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, AttemptDeadline deadline, long started)
     {
         return IsEventStream(ContentType(response))
-            ? await StreamAsync(exchange, target, response, total, started)
-            : await BufferAsync(exchange, target, response, total, started);
+            ? await StreamAsync(exchange, target, response, deadline, started)
+            : await BufferAsync(exchange, target, response, deadline, started);
     }
 
-    private async Task<AttemptResult> StreamAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, CancellationTokenSource total, long started)
+    private async Task<AttemptResult> StreamAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, AttemptDeadline deadline, long started)
     {
         var context = exchange.Context;
         var channel = target.Channel;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(total.Token);
         var meter = new SseMeter(exchange.Api, exchange.UsageInjected);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         ArrayBufferWriter<byte>? filtered = exchange.UsageInjected ? new ArrayBufferWriter<byte>(ReadBufferSize) : null;
         ApiError? streamError = null;
         try
         {
-            var upstream = await response.Content.ReadAsStreamAsync(total.Token);
+            var upstream = await response.Content.ReadAsStreamAsync(deadline.Token);
 
             // Read the first bytes before committing: an upstream that fails now can still be replaced.
             int read;
             try
             {
-                idle.CancelAfter(channel.StreamIdleTimeout);
-                read = await upstream.ReadAsync(buffer, idle.Token);
+                deadline.Enter(DeadlinePhase.Idle, channel.StreamIdleTimeout);
+                read = await upstream.ReadAsync(buffer, deadline.Token);
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
             {
@@ -285,7 +283,7 @@ internal sealed partial class UpstreamRelay(
                 }
 
                 target.Health.RecordFailure("stream failed before its first byte", Environment.TickCount64);
-                return AttemptResult.Retry(total.IsCancellationRequested
+                return AttemptResult.Retry(deadline.Expired(DeadlinePhase.Total)
                     ? GatewayErrors.UpstreamTimeout(exchange.Model, channel.TotalTimeout)
                     : GatewayErrors.StreamCut());
             }
@@ -325,10 +323,10 @@ internal sealed partial class UpstreamRelay(
                     // Wait for data without holding a buffer, so an idle stream costs almost no memory.
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = [];
-                    idle.CancelAfter(channel.StreamIdleTimeout);
-                    _ = await upstream.ReadAsync(Memory<byte>.Empty, idle.Token);
+                    deadline.Enter(DeadlinePhase.Idle, channel.StreamIdleTimeout);
+                    _ = await upstream.ReadAsync(Memory<byte>.Empty, deadline.Token);
                     buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
-                    read = await upstream.ReadAsync(buffer, idle.Token);
+                    read = await upstream.ReadAsync(buffer, deadline.Token);
                     if (read == 0)
                     {
                         break;
@@ -345,8 +343,8 @@ internal sealed partial class UpstreamRelay(
                     return AttemptResult.Finished;
                 }
 
-                streamError = total.IsCancellationRequested ? GatewayErrors.StreamTotalTimeout(channel.TotalTimeout)
-                    : idle.IsCancellationRequested ? GatewayErrors.StreamIdle(channel.StreamIdleTimeout)
+                streamError = deadline.Expired(DeadlinePhase.Total) ? GatewayErrors.StreamTotalTimeout(channel.TotalTimeout)
+                    : deadline.Expired(DeadlinePhase.Idle) ? GatewayErrors.StreamIdle(channel.StreamIdleTimeout)
                     : GatewayErrors.StreamCut();
             }
 
@@ -389,18 +387,17 @@ internal sealed partial class UpstreamRelay(
         static string idleOrCut(ApiError error) => error.Message.Contains("sent nothing", StringComparison.Ordinal) ? "upstream_idle" : "upstream_cut";
     }
 
-    private async Task<AttemptResult> BufferAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, CancellationTokenSource total, long started)
+    private async Task<AttemptResult> BufferAsync(Exchange exchange, UpstreamTarget target, HttpResponseMessage response, AttemptDeadline deadline, long started)
     {
         var context = exchange.Context;
         var channel = target.Channel;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(total.Token);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         var length = 0;
         try
         {
             try
             {
-                var upstream = await response.Content.ReadAsStreamAsync(total.Token);
+                var upstream = await response.Content.ReadAsStreamAsync(deadline.Token);
                 while (true)
                 {
                     if (length == buffer.Length)
@@ -417,8 +414,8 @@ internal sealed partial class UpstreamRelay(
                         buffer = larger;
                     }
 
-                    idle.CancelAfter(channel.StreamIdleTimeout);
-                    var read = await upstream.ReadAsync(buffer.AsMemory(length), idle.Token);
+                    deadline.Enter(DeadlinePhase.Idle, channel.StreamIdleTimeout);
+                    var read = await upstream.ReadAsync(buffer.AsMemory(length), deadline.Token);
                     if (read == 0)
                     {
                         break;
@@ -437,7 +434,7 @@ internal sealed partial class UpstreamRelay(
                 }
 
                 target.Health.RecordFailure("answer cut before it was complete", Environment.TickCount64);
-                return AttemptResult.Retry(idle.IsCancellationRequested && !total.IsCancellationRequested
+                return AttemptResult.Retry(deadline.Expired(DeadlinePhase.Idle)
                     ? GatewayErrors.UpstreamTimeout(exchange.Model, channel.StreamIdleTimeout)
                     : GatewayErrors.StreamCut());
             }
