@@ -93,7 +93,17 @@ internal static class TokenPoolServer
 
         await using var app = Build(settings);
         await app.PrepareAsync(cancellationToken);
-        await app.RunAsync();
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            await Console.Error.WriteLineAsync(
+                $"TokenPool could not listen on {settings.Urls}: the address is already in use. Stop the program using it, or start TokenPool with --urls naming a free port.");
+            return 1;
+        }
+
         return 0;
     }
 

@@ -30,6 +30,20 @@ public sealed class OperatorCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_OnAPortAlreadyInUse_SaysSoPlainly_AndExitsWithOne()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        var run = await ServerProcess.CliAsync(DataDirectory, "serve", "--urls", $"http://127.0.0.1:{port}");
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.Contains($"TokenPool could not listen on http://127.0.0.1:{port}: the address is already in use.", run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", run.Stdout + run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ChannelAdd_ThenList_ShowsTheWireFormatButNeverTheUpstreamKey()
     {
         const string upstreamKey = "sk-upstream-a1b2c3d4e5f6g7h8i9j0-WXYZ";
