@@ -33,7 +33,8 @@ internal sealed class SseMeter : IDisposable
 
     private readonly ClientApiKind _api;
     private readonly bool _dropUsageOnlyChunks;
-    private byte[] _event;
+    /// <summary>An event split across chunks, gathered until it is complete (rented when the first one comes).</summary>
+    private byte[] _event = [];
     private int _eventLength;
     private int _lineStart;
     private byte[]? _text;
@@ -43,7 +44,6 @@ internal sealed class SseMeter : IDisposable
     {
         _api = api;
         _dropUsageOnlyChunks = dropUsageOnlyChunks;
-        _event = ArrayPool<byte>.Shared.Rent(4096);
     }
 
     /// <summary>Events with data seen so far (the next <c>sequence_number</c> of a Responses stream).</summary>
@@ -75,8 +75,12 @@ internal sealed class SseMeter : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_event);
-        _event = [];
+        if (_event.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_event);
+            _event = [];
+        }
+
         if (_text is not null)
         {
             ArrayPool<byte>.Shared.Return(_text);
@@ -179,9 +183,13 @@ internal sealed class SseMeter : IDisposable
     {
         if (_eventLength + bytes.Length > _event.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_event.Length * 2, _eventLength + bytes.Length));
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(4096, Math.Max(_event.Length * 2, _eventLength + bytes.Length)));
             _event.AsSpan(0, _eventLength).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_event);
+            if (_event.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_event);
+            }
+
             _event = larger;
         }
 
