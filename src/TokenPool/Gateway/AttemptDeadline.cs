@@ -22,16 +22,21 @@ internal enum DeadlinePhase
 /// </summary>
 internal sealed class AttemptDeadline : IDisposable
 {
-    private readonly CancellationTokenSource _source;
+    private const int NotFired = -1;
+
+    private readonly CancellationToken _clientGone;
     private readonly long _totalDeadline;
-    private DeadlinePhase _armed;
+    private CancellationTokenSource _source;
+    private int _armed;
+    private int _fired = NotFired;
 
     /// <param name="clientGone">The client's connection, closed or reset.</param>
     /// <param name="totalDeadline">When the request's total time runs out, as a <see cref="Stopwatch"/> timestamp.</param>
     public AttemptDeadline(CancellationToken clientGone, long totalDeadline)
     {
-        _source = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
+        _clientGone = clientGone;
         _totalDeadline = totalDeadline;
+        _source = NewSource();
         Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
     }
 
@@ -39,25 +44,66 @@ internal sealed class AttemptDeadline : IDisposable
 
     /// <summary>
     /// Starts a phase with its own limit from now; the timer is set to that or to the end of the total time,
-    /// whichever is sooner. <see cref="DeadlinePhase.Total"/> (with any limit) leaves only the total time.
+    /// whichever is sooner. <see cref="DeadlinePhase.Total"/> (with any limit) leaves only the total time. Once the
+    /// cancellation has fired nothing changes, so <see cref="Expired"/> keeps naming the limit that fired.
     /// </summary>
     public void Enter(DeadlinePhase phase, TimeSpan limit)
     {
+        if (_source.IsCancellationRequested)
+        {
+            return;
+        }
+
         var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _totalDeadline);
         if (phase != DeadlinePhase.Total && limit < left)
         {
-            _armed = phase;
             _source.CancelAfter(limit);
+            Volatile.Write(ref _armed, (int)phase);
+        }
+        else if (left > TimeSpan.Zero)
+        {
+            _source.CancelAfter(left);
+            Volatile.Write(ref _armed, (int)DeadlinePhase.Total);
         }
         else
         {
-            _armed = DeadlinePhase.Total;
-            _source.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            // No time left: cancel now, so that nothing more is sent upstream.
+            Volatile.Write(ref _armed, (int)DeadlinePhase.Total);
+            _source.Cancel();
         }
     }
 
+    /// <summary>
+    /// The upstream's headers are in: from here only the total time applies. Headers that arrived as their own timer
+    /// fired still count, so the attempt goes on under a fresh cancellation.
+    /// </summary>
+    public void HeadersArrived()
+    {
+        if (Volatile.Read(ref _fired) == (int)DeadlinePhase.Headers && !_clientGone.IsCancellationRequested)
+        {
+            _source.Dispose();
+            _fired = NotFired;
+            _source = NewSource();
+        }
+
+        Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
+    }
+
     /// <summary>Whether the cancellation came from <paramref name="phase"/>'s limit (not from the client going away).</summary>
-    public bool Expired(DeadlinePhase phase) => _source.IsCancellationRequested && _armed == phase;
+    public bool Expired(DeadlinePhase phase) => Volatile.Read(ref _fired) == (int)phase && !_clientGone.IsCancellationRequested;
 
     public void Dispose() => _source.Dispose();
+
+    private CancellationTokenSource NewSource()
+    {
+        var source = CancellationTokenSource.CreateLinkedTokenSource(_clientGone);
+
+        // The phase is recorded when the cancellation fires, not read later: a phase entered afterwards cannot take the blame.
+        source.Token.UnsafeRegister(static state =>
+        {
+            var deadline = (AttemptDeadline)state!;
+            Interlocked.CompareExchange(ref deadline._fired, Volatile.Read(ref deadline._armed), NotFired);
+        }, this);
+        return source;
+    }
 }

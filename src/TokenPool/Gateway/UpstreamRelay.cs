@@ -174,7 +174,7 @@ internal sealed partial class UpstreamRelay(
         }
 
         // Headers are in: from here only the total time limits the attempt, until reading the answer starts.
-        deadline.Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
+        deadline.HeadersArrived();
 
         using (response)
         {
