@@ -76,21 +76,28 @@ internal sealed partial class ReservationReconciler(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1), time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        try
         {
-            try
+            using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1), time);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                var released = await ReleaseAsync(expiredOnly: true, stoppingToken);
-                if (released > 0)
+                try
                 {
-                    LogReleasedExpired(logger, released);
+                    var released = await ReleaseAsync(expiredOnly: true, stoppingToken);
+                    if (released > 0)
+                    {
+                        LogReleasedExpired(logger, released);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogReconcileFailed(logger, ex);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogReconcileFailed(logger, ex);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
         }
     }
 

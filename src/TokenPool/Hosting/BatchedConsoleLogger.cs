@@ -79,6 +79,13 @@ internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, Batch
 
         ArgumentNullException.ThrowIfNull(formatter);
         var message = formatter(state, exception);
+        if (exception is IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException })
+        {
+            // A taken port is the operator's situation, not a fault in TokenPool: say it without a stack trace.
+            message = $"{message} {exception.Message}";
+            exception = null;
+        }
+
         if (message is null && exception is null)
         {
             return;

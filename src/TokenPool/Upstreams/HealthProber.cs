@@ -16,17 +16,24 @@ internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProb
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Interval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        try
         {
-            try
+            using var timer = new PeriodicTimer(Interval);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                await ProbeDueKeysAsync(stoppingToken);
+                try
+                {
+                    await ProbeDueKeysAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogProbeLoopFailed(logger, ex);
+                }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogProbeLoopFailed(logger, ex);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
         }
     }
 

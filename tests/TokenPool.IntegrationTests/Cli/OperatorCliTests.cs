@@ -41,6 +41,7 @@ public sealed class OperatorCliTests : IAsyncLifetime
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains($"TokenPool could not listen on http://127.0.0.1:{port}: the address is already in use.", run.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", run.Stdout + run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", run.Stdout + run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
