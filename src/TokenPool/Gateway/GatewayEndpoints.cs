@@ -15,6 +15,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<UsageResolver>();
         services.AddSingleton<UpstreamRelay>();
         services.AddSingleton<GatewayHandler>();
+        services.AddSingleton<GatewayDrain>();
         services.AddSingleton<TokenEstimator>();
         return services;
     }
