@@ -11,8 +11,8 @@ internal static class StoreSetup
     {
         services.AddOptions<StoreOptions>().Bind(configuration.GetSection(StoreOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
-        services.AddDbContextFactory<TokenPoolDb>((provider, options) =>
-            options.UseTokenPoolStore(provider.GetRequiredService<IOptions<StoreOptions>>().Value.SqliteConnectionString));
+        services.AddSingleton(provider => provider.GetRequiredService<IOptions<StoreOptions>>().Value.ResolveConnection());
+        services.AddSingleton(provider => StoreEngines.Factory(provider.GetRequiredService<StoreConnection>()));
         services.AddSingleton<Database>();
         services.AddSingleton<ChangeFeed>();
 
@@ -38,9 +38,10 @@ internal static class StoreSetup
             File.SetUnixFileMode(secrets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
-        if (store.ConnectionString is null)
+        var connection = services.GetRequiredService<StoreConnection>();
+        if (connection.Provider == StoreProvider.Sqlite)
         {
-            Database.EnableWriteAheadLog(store.SqliteConnectionString);
+            Database.EnableWriteAheadLog(connection.ConnectionString);
         }
 
         var dbFactory = services.GetRequiredService<IDbContextFactory<TokenPoolDb>>();
