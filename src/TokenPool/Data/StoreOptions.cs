@@ -23,7 +23,24 @@ internal sealed class StoreOptions
     /// <summary>Overrides the SQLite file inside <see cref="DataDirectory"/> (the older name of <see cref="Database"/>).</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>
+    /// The deployment's key material: the key-lookup secret and the data-protection key ring. Instances on several
+    /// hosts each have their own data directory and share this folder (a mounted secret). Default: <c>secrets/</c> in
+    /// <see cref="DataDirectory"/>.
+    /// </summary>
+    public string? SecretsDirectory { get; set; }
+
+    /// <summary>A StackExchange.Redis configuration string (<c>redis.example.com:6379,password=…</c>); empty: no Redis.</summary>
+    public string? Redis { get; set; }
+
+    /// <summary>Whether <c>serve</c> applies pending migrations on start (<c>--no-migrate</c> turns it off).</summary>
+    public bool MigrateOnStart { get; set; } = true;
+
     public string FullDataDirectory => Path.GetFullPath(DataDirectory);
+
+    public string FullSecretsDirectory => string.IsNullOrWhiteSpace(SecretsDirectory)
+        ? Path.Combine(FullDataDirectory, "secrets")
+        : Path.GetFullPath(SecretsDirectory);
 
     /// <summary>The database this deployment uses; throws <see cref="ArgumentException"/> saying what to write when it is unreadable.</summary>
     public StoreConnection ResolveConnection() => string.IsNullOrWhiteSpace(Database)
