@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using TokenPool.Data;
 using TokenPool.Keys;
@@ -49,8 +48,8 @@ internal enum ReserveOutcome
 /// </code>
 /// Hence, once nothing is in flight and leases are returned: balance = credits - sum of settled costs.
 ///
-/// A lease top-up is one transaction on the single writer: the key row (still active, not expired, spend
-/// limit not exceeded), the account row (enabled, balance covers the amount) and the lease row change
+/// A lease top-up is one atomic step of the store (<see cref="ILedgerStore.TopUpAsync"/>): the key row (still active,
+/// not expired, spend limit not exceeded), the account row (enabled, balance covers the amount) and the lease row change
 /// together or not at all. Because the check and the hold are the same conditional UPDATE, no number of
 /// concurrent requests, in this process or any other, can reserve more than the balance. A request whose
 /// reserve its lease's free room covers holds it in memory without touching the store; a top-up reserves
@@ -58,7 +57,7 @@ internal enum ReserveOutcome
 /// the balance or the key's limit has less; unused room goes back to the balance when the key has been idle
 /// for <see cref="BillingOptions.LeaseIdleSeconds"/>, when the key or account changes, and at shutdown.
 /// </summary>
-internal sealed partial class QuotaLedger(Database database, IOptions<BillingOptions> options, ILogger<QuotaLedger> logger) : IChangeListener
+internal sealed partial class QuotaLedger(ILedgerStore store, IOptions<BillingOptions> options, ILogger<QuotaLedger> logger) : IChangeListener
 {
     private const string LeasePrefix = "lease_";
 
@@ -219,17 +218,17 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     {
         var pending = new PendingReservation(lease.Id, key, amountMicros, now, expiresAt) { Applied = applied };
         _pending.Enqueue(pending);
-        await database.WriteLock.WaitAsync(CancellationToken.None);
+        await store.WriteLock.WaitAsync(CancellationToken.None);
         try
         {
             if (!pending.Outcome.Task.IsCompleted)
             {
-                ReserveQueued();
+                await ReserveQueuedAsync();
             }
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
 
         return await pending.Outcome.Task;
@@ -248,7 +247,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
         // Under the write lock, so that the room leaves memory and reaches the balance in the store as one step for
         // anyone who reads both (see ReadWithLeasesAsync).
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         var returns = new List<(Lease Lease, long Amount)>();
         try
         {
@@ -267,13 +266,14 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
                 return 0;
             }
 
-            using var transaction = database.Writer.BeginTransaction();
-            foreach (var (lease, amount) in returns)
+            var released = await store.ReleaseAsync([.. returns.Select(r => new LeaseRelease(r.Lease.Id, r.Lease.AccountId, r.Lease.KeyId, r.Amount))]);
+            for (var i = 0; i < released.Length; i++)
             {
-                Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
+                if (!released[i])
+                {
+                    LogLeaseShort(logger, returns[i].Lease.Id, returns[i].Amount);
+                }
             }
-
-            transaction.Commit();
         }
         catch (Exception ex)
         {
@@ -283,7 +283,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
 
         return returns.Sum(r => r.Amount);
@@ -295,21 +295,20 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// </summary>
     public async Task<T> ReadWithLeasesAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
     {
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         try
         {
             return await read();
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
     }
 
     /// <summary>
     /// Takes all the unused room of the account's leases out of memory, for a settlement that will move it back to
-    /// the balance in its own transaction (see <see cref="Release"/>); on failure, give each back with
-    /// <see cref="Lease.ReturnFailed"/>.
+    /// the balance in its own transaction; on failure, give each back with <see cref="Lease.ReturnFailed"/>.
     /// </summary>
     public List<(Lease Lease, long Amount)> TakeUnused(long accountId)
     {
@@ -331,58 +330,23 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// <summary>Returns every lease's unused room (at shutdown, and for reading exact balances in tests).</summary>
     public Task<long> ReturnAllUnusedAsync(CancellationToken cancellationToken) => ReturnUnusedAsync(_ => true, cancellationToken);
 
-    /// <summary>
-    /// Moves <paramref name="amountMicros"/> of a lease row back to the balance of its account and key, deleting
-    /// the row once it holds nothing. Call only while holding the write lock. False when the row holds less.
-    /// </summary>
-    public bool Release(SqliteTransaction transaction, string leaseId, long accountId, long keyId, long amountMicros)
-    {
-        if (!Shrink(transaction, leaseId, amountMicros))
-        {
-            LogLeaseShort(logger, leaseId, amountMicros);
-            return false;
-        }
-
-        database.WriterStatement(transaction,
-            "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
-            ("$amount", amountMicros), ("$account", accountId)).ExecuteNonQuery();
-        ReleaseKey(transaction, keyId, amountMicros);
-        DeleteIfEmpty(transaction, leaseId);
-        return true;
-    }
-
-    /// <summary>
-    /// Takes <paramref name="amountMicros"/> off a lease row (a settled request's hold, or room going back). Call only
-    /// while holding the write lock. False when the row holds less: it was released already.
-    /// </summary>
-    public bool Shrink(SqliteTransaction transaction, string leaseId, long amountMicros) =>
-        database.WriterStatement(transaction,
-            "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
-            ("$amount", amountMicros), ("$id", leaseId)).ExecuteNonQuery() > 0;
+    /// <summary>The ids of this process's leases of the given accounts (which a settlement may drain).</summary>
+    public IEnumerable<string> LeaseIdsOf(IReadOnlySet<long> accountIds) =>
+        _leases.Where(l => accountIds.Contains(l.Key.AccountId)).Select(l => l.Value.Id);
 
     /// <summary>Releases whole lease rows whose process is gone (used by reconciliation).</summary>
     public async Task ReleaseRowsAsync(IReadOnlyList<Reservation> rows, CancellationToken cancellationToken)
     {
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         try
         {
-            using var transaction = database.Writer.BeginTransaction();
-            foreach (var row in rows)
-            {
-                Release(transaction, row.RequestId, row.AccountId, row.KeyId, row.AmountMicros);
-            }
-
-            transaction.Commit();
+            await store.ReleaseAsync([.. rows.Select(r => new LeaseRelease(r.RequestId, r.AccountId, r.KeyId, r.AmountMicros))]);
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
     }
-
-    /// <summary>Deletes a lease row that holds nothing. Call only while holding the write lock.</summary>
-    public void DeleteIfEmpty(SqliteTransaction transaction, string leaseId) =>
-        database.WriterStatement(transaction, "DELETE FROM reservations WHERE request_id = $id AND amount_micros = 0", ("$id", leaseId)).ExecuteNonQuery();
 
     /// <summary>
     /// A key or account changed (deleted, disabled, a new limit, new credit): the leases of it stop lending
@@ -416,8 +380,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     private static long SaturatingProduct(long amount, int times) =>
         amount > long.MaxValue / times ? long.MaxValue : amount * times;
 
-    /// <summary>Writes everything queued in one transaction. Call only while holding the write lock.</summary>
-    private void ReserveQueued()
+    /// <summary>Writes everything queued (each top-up atomic on its own). Call only while holding the write lock.</summary>
+    private async Task ReserveQueuedAsync()
     {
         var batch = new List<PendingReservation>();
         while (_pending.TryDequeue(out var queued))
@@ -425,24 +389,10 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
             batch.Add(queued);
         }
 
-        var outcomes = new (ReserveOutcome Outcome, Exception? Error)[batch.Count];
+        TopUpResult[] results;
         try
         {
-            var connection = database.Writer;
-            using var transaction = connection.BeginTransaction();
-            for (var i = 0; i < batch.Count; i++)
-            {
-                try
-                {
-                    outcomes[i] = (ReserveOne(connection, transaction, batch[i]), null);
-                }
-                catch (SqliteException ex)
-                {
-                    outcomes[i] = (default, ex);
-                }
-            }
-
-            transaction.Commit();
+            results = await store.TopUpAsync([.. batch.Select(p => new LeaseTopUp(p.LeaseId, p.Key.AccountId, p.Key.KeyId, p.AmountMicros, p.Now, p.ExpiresAt))]);
         }
         catch (Exception ex)
         {
@@ -456,76 +406,21 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
         for (var i = 0; i < batch.Count; i++)
         {
-            if (outcomes[i].Error is { } error)
+            if (results[i].Error is { } error)
             {
                 batch[i].Outcome.TrySetException(error);
             }
             else
             {
-                if (outcomes[i].Outcome == ReserveOutcome.Reserved)
+                if (results[i].Outcome == ReserveOutcome.Reserved)
                 {
                     batch[i].Applied?.Invoke();
                 }
 
-                batch[i].Outcome.TrySetResult(outcomes[i].Outcome);
+                batch[i].Outcome.TrySetResult(results[i].Outcome);
             }
         }
     }
-
-    /// <summary>
-    /// One top-up inside the batch's transaction: the key row, the account row and the lease row change
-    /// together or, by compensating in the same transaction, not at all. A top-up of nothing only checks the
-    /// key and account and moves the lease's expiry.
-    /// </summary>
-    private ReserveOutcome ReserveOne(SqliteConnection connection, SqliteTransaction transaction, PendingReservation pending)
-    {
-        var (leaseId, key, amountMicros, now, expiresAt) = pending;
-        var reserveKey = database.WriterStatement(transaction, """
-            UPDATE api_keys SET reserved_micros = reserved_micros + $amount
-            WHERE id = $key AND status = 0 AND deleted_at IS NULL
-              AND (expires_at IS NULL OR expires_at > $now)
-              AND (spend_limit_micros IS NULL OR charged_micros + reserved_micros + $amount <= spend_limit_micros)
-            """, ("$amount", amountMicros), ("$key", key.KeyId), ("$now", now));
-        if (reserveKey.ExecuteNonQuery() == 0)
-        {
-            return KeyStillUsable(connection, transaction, key.KeyId, now) ? ReserveOutcome.KeySpendLimit : ReserveOutcome.KeyRefused;
-        }
-
-        var reserveAccount = database.WriterStatement(transaction, """
-            UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
-            WHERE id = $account AND is_disabled = $false AND ($amount = 0 OR balance_micros >= $amount)
-            """, ("$amount", amountMicros), ("$account", key.AccountId), ("$false", false));
-        if (reserveAccount.ExecuteNonQuery() == 0)
-        {
-            ReleaseKey(transaction, key.KeyId, amountMicros);
-            return AccountDisabled(connection, transaction, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
-        }
-
-        var upsert = database.WriterStatement(transaction, """
-            INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
-            VALUES ($id, $account, $key, $amount, $now, $expires)
-            ON CONFLICT (request_id) DO UPDATE SET amount_micros = amount_micros + excluded.amount_micros, expires_at = excluded.expires_at
-            """, ("$id", leaseId), ("$account", key.AccountId), ("$key", key.KeyId), ("$amount", amountMicros), ("$now", now), ("$expires", expiresAt));
-        try
-        {
-            upsert.ExecuteNonQuery();
-        }
-        catch (SqliteException)
-        {
-            // SQLite undid the failed statement alone; undo this top-up's two updates as well.
-            ReleaseKey(transaction, key.KeyId, amountMicros);
-            database.WriterStatement(transaction,
-                "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
-                ("$amount", amountMicros), ("$account", key.AccountId)).ExecuteNonQuery();
-            throw;
-        }
-
-        return ReserveOutcome.Reserved;
-    }
-
-    private void ReleaseKey(SqliteTransaction transaction, long keyId, long amountMicros) =>
-        database.WriterStatement(transaction, "UPDATE api_keys SET reserved_micros = reserved_micros - $amount WHERE id = $key",
-            ("$amount", amountMicros), ("$key", keyId)).ExecuteNonQuery();
 
     /// <summary>
     /// What to charge when settling: the cost, but never so much that the balance (after this request's
@@ -535,28 +430,6 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     {
         var room = balanceMicros + reservedMicros + overdraftMicros;
         return Math.Max(0, Math.Min(costMicros, room));
-    }
-
-    private static bool KeyStillUsable(SqliteConnection connection, SqliteTransaction transaction, long keyId, DateTime now)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
-            SELECT COUNT(*) FROM api_keys
-            WHERE id = $key AND status = 0 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > $now)
-            """;
-        command.Parameters.AddWithValue("$key", keyId);
-        command.Parameters.AddWithValue("$now", now);
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
-    }
-
-    private static bool AccountDisabled(SqliteConnection connection, SqliteTransaction transaction, long accountId)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "SELECT is_disabled FROM accounts WHERE id = $account";
-        command.Parameters.AddWithValue("$account", accountId);
-        return command.ExecuteScalar() is long disabled && disabled != 0;
     }
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Returning the unused room of {Count} leases failed; retrying with the next return")]

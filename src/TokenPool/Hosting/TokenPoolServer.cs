@@ -91,7 +91,18 @@ internal static class TokenPoolServer
             return 1;
         }
 
-        await using var app = Build(settings);
+        WebApplication app;
+        try
+        {
+            app = Build(settings);
+        }
+        catch (ArgumentException ex)
+        {
+            await Console.Error.WriteLineAsync($"TokenPool cannot start: {ex.Message}");
+            return 1;
+        }
+
+        await using var started = app;
         try
         {
             await app.PrepareAsync(cancellationToken);
@@ -152,7 +163,11 @@ internal static class TokenPoolServer
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<BuiltInSimulator>();
         services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());
-        services.AddHostedService<WalCheckpointer>();
+        if (!StoreSetup.IsPostgres(configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions()))
+        {
+            services.AddHostedService<WalCheckpointer>();
+        }
+
         services.AddHostedService<MemoryTrimmer>();
         return services;
     }

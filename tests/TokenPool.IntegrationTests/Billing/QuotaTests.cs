@@ -15,12 +15,12 @@ namespace TokenPool.IntegrationTests.Billing;
 /// expiry. Each request reports usage that costs exactly what was reserved for it, so the number that can
 /// be afforded does not depend on timing.
 /// </summary>
-public sealed class QuotaTests : IAsyncLifetime
+public abstract class QuotaTests(bool postgres) : IAsyncLifetime
 {
     private const string Body = """{"model":"gpt-5.5","input":"count me in","max_output_tokens":1000}""";
     private TestGateway _gateway = null!;
 
-    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync();
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(options => options.Postgres = postgres);
 
     public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
@@ -179,15 +179,9 @@ public sealed class QuotaTests : IAsyncLifetime
         var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
         var now = DateTime.UtcNow;
         await _gateway.Get<QuotaLedger>().ReserveAsync(identity, 1_000, now, now.AddHours(1), CancellationToken.None);
-        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(_gateway.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var tamper = connection.CreateCommand();
-            tamper.CommandText = $"UPDATE accounts SET balance_micros = balance_micros + 7 WHERE id = {account.Id}";
-            await tamper.ExecuteNonQueryAsync();
-        }
+        await _gateway.ScalarAsync($"UPDATE accounts SET balance_micros = balance_micros + 7 WHERE id = {account.Id}");
 
-        var problems = await MoneyInvariant.CheckAsync(_gateway.ConnectionString, 0, expectNoOpenReservations: true, CancellationToken.None);
+        var problems = await MoneyInvariant.CheckAsync(_gateway.Store, 0, expectNoOpenReservations: true, CancellationToken.None);
 
         Assert.Contains(problems, p => p.StartsWith($"account {account.Id}: balance", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains($"reservation {_gateway.Get<QuotaLedger>().LeaseId(account.Id, identity.KeyId)} of 32000 is still open", StringComparison.Ordinal));
@@ -316,3 +310,9 @@ public sealed class QuotaTests : IAsyncLifetime
         Endpoint = "responses", Status = 200, Outcome = "completed", InputTokens = 1000, OutputTokens = 100, CostMicros = costMicros,
     };
 }
+
+/// <summary>The quota tests on SQLite.</summary>
+public sealed class QuotaOnSqliteTests() : QuotaTests(postgres: false);
+
+/// <summary>The quota tests on PostgreSQL.</summary>
+public sealed class QuotaOnPostgresTests() : QuotaTests(postgres: true);
