@@ -58,13 +58,12 @@ internal static class StoreSetup
     public static async Task<IReadOnlyList<string>> InitializeStoreAsync(this IServiceProvider services, CancellationToken cancellationToken, bool migrate = true)
     {
         var store = services.GetRequiredService<IOptions<StoreOptions>>().Value;
+        DataDirectoryPermissions.RestrictNewFiles();
         Directory.CreateDirectory(store.FullDataDirectory);
         var secrets = store.FullSecretsDirectory;
         Directory.CreateDirectory(secrets);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(secrets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        DataDirectoryPermissions.Restrict(store.FullDataDirectory);
+        DataDirectoryPermissions.Restrict(secrets);
 
         var connection = services.GetRequiredService<StoreConnection>();
         if (connection.Provider == StoreProvider.Sqlite)

@@ -83,6 +83,7 @@ internal static class TokenPoolServer
     /// <summary><c>tokenpool serve</c>: runs until stopped (Ctrl+C or SIGTERM), then drains in-flight requests and usage records.</summary>
     public static async Task<int> RunAsync(ServeSettings settings, CancellationToken cancellationToken)
     {
+        DataDirectoryPermissions.RestrictNewFiles();
         using var dataLock = DataDirectoryLock.TryAcquire(settings.DataDirectory);
         if (dataLock is null)
         {
