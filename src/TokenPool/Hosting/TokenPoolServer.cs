@@ -37,7 +37,10 @@ internal static class TokenPoolServer
         builder.Configuration.AddTokenPoolSources(settings.DataDirectory, settings.Overrides);
         builder.WebHost.UseUrls(settings.Urls);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
-        builder.Host.ConfigureHostOptions(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        var lifecycle = builder.Configuration.GetSection(LifecycleOptions.Section).Get<LifecycleOptions>() ?? new LifecycleOptions();
+
+        // The host waits for the drain, the streams it ends, and the usage writer; a little more, so that it never cuts them.
+        builder.Host.ConfigureHostOptions(host => host.ShutdownTimeout = TimeSpan.FromSeconds(lifecycle.DrainSeconds + lifecycle.SettleSeconds + 30));
         builder.Logging.AddTokenPoolLogging();
 
         var configuration = builder.Configuration;
@@ -147,6 +150,8 @@ internal static class TokenPoolServer
 
     private static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<LifecycleOptions>().Bind(configuration.GetSection(LifecycleOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHostedService<GracefulStop>();
         services.AddOptions<HostsOptions>().Bind(configuration.GetSection(HostsOptions.Section));
         var proxies = configuration.GetSection(ProxyOptions.Section).Get<ProxyOptions>() ?? new ProxyOptions();
         var addresses = proxies.KnownProxies.Select(address => System.Net.IPAddress.TryParse(address, out var parsed)

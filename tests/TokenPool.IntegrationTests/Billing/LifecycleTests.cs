@@ -84,6 +84,62 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task Sigterm_WithTwentySlowStreams_LetsThemFinish_SettlesEveryOne_AndExitsWithZero()
+    {
+        var data = Directory.CreateTempSubdirectory("tokenpool-drain-").FullName;
+        try
+        {
+            Assert.Equal(0, (await ServerProcess.CliAsync(data, "user", "add", "--email", "drain@example.com", "--password", Password, "--credit", "5")).ExitCode);
+            var key = (await ServerProcess.CliAsync(data, "key", "create", "--email", "drain@example.com")).Stdout.Trim();
+            await using var server = await ServerProcess.StartAsync(data);
+            using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
+            client.DefaultRequestHeaders.Authorization = Bearer(key);
+
+            // Twenty streams of about four seconds each, all under way.
+            var streams = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+            {
+                var response = await client.SendAsync(
+                    Post("v1/responses", $$"""{"model":"gpt-5.5","input":"slow stream {{i}}","stream":true}""", "deltas=40 delay_events_ms=100"),
+                    HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return response;
+            }));
+            var bodies = streams.Select(r => r.Content.ReadAsStringAsync()).ToList();
+
+            var stopping = server.StopAsync();
+
+            // At once: not ready any more, so a load balancer sends nothing new.
+            using var probe = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(5) };
+            Assert.True(await Api.EventuallyAsync(() => probe.GetAsync("readyz").GetAwaiter().GetResult().StatusCode == HttpStatusCode.ServiceUnavailable,
+                TimeSpan.FromSeconds(3)), "readiness did not turn false");
+            foreach (var body in bodies)
+            {
+                Assert.Contains("response.completed", await body, StringComparison.Ordinal);
+            }
+
+            await stopping;
+            Assert.Equal(0, server.ExitCode);
+            foreach (var response in streams)
+            {
+                response.Dispose();
+            }
+
+            Assert.Equal(20, await ScalarAsync(data, "SELECT COUNT(*) FROM usage_records WHERE status = 200 AND outcome = 'completed'"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT reserved_micros FROM accounts WHERE email = 'drain@example.com'"));
+            Assert.True(await ScalarAsync(data, "SELECT charged_micros FROM accounts WHERE email = 'drain@example.com'") > 0);
+            var problems = await MoneyInvariant.CheckAsync(ConnectionString(data), 0, expectNoOpenReservations: true, CancellationToken.None);
+            Assert.True(problems.Count == 0, string.Join('\n', problems));
+            Assert.Contains("Drained in", server.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task NormalShutdown_RightAfterRequestsFinish_LosesNoUsageRecord()
     {
         var gateway = await TestGateway.StartAsync();
