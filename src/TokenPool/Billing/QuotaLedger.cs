@@ -71,6 +71,11 @@ internal sealed partial class QuotaLedger(ILedgerStore store, IOptions<BillingOp
     /// <summary>The most a busy lease's refills grow to, in multiples of <see cref="BillingOptions.LeaseRequests"/>.</summary>
     private const int MaxRefillScale = 16;
     private readonly long _idleTicks = options.Value.LeaseIdleSeconds * 1000L;
+    private readonly TimeSpan _waitForRoom = TimeSpan.FromMilliseconds(options.Value.WaitForRoomMilliseconds);
+    private readonly ConcurrentDictionary<long, AccountRoom> _rooms = new();
+
+    // Requests finished and not yet written, with what they still hold: a request queued twice gives its room back once.
+    private readonly ConcurrentDictionary<string, long> _finished = new(StringComparer.Ordinal);
     private long _topUps;
 
     public long OverdraftMicros { get; } = options.Value.OverdraftMicros;
@@ -112,6 +117,106 @@ internal sealed partial class QuotaLedger(ILedgerStore store, IOptions<BillingOp
     /// carried out even if the caller is cancelled; what it reserved stays in the lease.
     /// </summary>
     public async ValueTask<ReserveOutcome> ReserveAsync(
+        KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
+    {
+        var room = _rooms.GetOrAdd(key.AccountId, static _ => new AccountRoom());
+        var waitUntil = 0L;
+        while (true)
+        {
+            var changed = room.Changed;
+            var outcome = await HoldAsync(key, amountMicros, now, expiresAt, cancellationToken);
+            if (outcome == ReserveOutcome.Reserved)
+            {
+                Interlocked.Increment(ref room.InFlight);
+                return outcome;
+            }
+
+            // No room now, but requests of this account are in flight: what they hold and do not spend comes back as they
+            // finish. Wait for that (boundedly) instead of refusing a burst the balance can pay for.
+            if (outcome is not (ReserveOutcome.InsufficientQuota or ReserveOutcome.KeySpendLimit) || Volatile.Read(ref room.InFlight) == 0 || _waitForRoom <= TimeSpan.Zero)
+            {
+                return outcome;
+            }
+
+            waitUntil = waitUntil == 0 ? Environment.TickCount64 + (long)_waitForRoom.TotalMilliseconds : waitUntil;
+            var left = waitUntil - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return outcome;
+            }
+
+            try
+            {
+                await changed.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                return outcome;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A request that held from its key's lease has finished and queued its settlement: what it held beyond its cost is
+    /// free at once for the account's next request (the settlement then takes only the cost off the lease row), and
+    /// requests waiting for room try again. Returns the settlement as it is to be written.
+    /// </summary>
+    public Settlement Finished(Settlement settlement)
+    {
+        if (!settlement.HasReservation)
+        {
+            return settlement;
+        }
+
+        var record = settlement.Record;
+        var unspent = Math.Max(0, settlement.ReservedMicros - Math.Max(0, record.CostMicros));
+        if (!_finished.TryAdd(record.RequestId, settlement.ReservedMicros - unspent))
+        {
+            return AsFinished(settlement);
+        }
+
+        if (unspent > 0 && _leases.TryGetValue((record.AccountId, record.KeyId), out var lease))
+        {
+            lease.GiveBack(unspent, record.CreatedAt);
+            settlement = settlement with { ReservedMicros = settlement.ReservedMicros - unspent };
+        }
+        else
+        {
+            _finished[record.RequestId] = settlement.ReservedMicros;
+        }
+
+        if (_rooms.TryGetValue(record.AccountId, out var room))
+        {
+            Interlocked.Decrement(ref room.InFlight);
+            room.Signal();
+        }
+
+        return settlement;
+    }
+
+    /// <summary>The settlement as <see cref="Finished"/> made it, when its request finished already (a settlement written twice).</summary>
+    public Settlement AsFinished(Settlement settlement) =>
+        settlement.HasReservation && _finished.TryGetValue(settlement.Record.RequestId, out var held) ? settlement with { ReservedMicros = held } : settlement;
+
+    /// <summary>A settlement batch was written: its requests are settled, and the accounts' waiting requests try again.</summary>
+    public void Settled(IEnumerable<string> requestIds, IEnumerable<long> accountIds)
+    {
+        foreach (var requestId in requestIds)
+        {
+            _finished.TryRemove(requestId, out _);
+        }
+
+        foreach (var accountId in accountIds)
+        {
+            if (_rooms.TryGetValue(accountId, out var room))
+            {
+                room.Signal();
+            }
+        }
+    }
+
+    /// <summary>Holds the amount from the lease, or by topping it up; see <see cref="ReserveAsync"/>.</summary>
+    private async ValueTask<ReserveOutcome> HoldAsync(
         KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(amountMicros);
@@ -449,4 +554,18 @@ internal sealed record PendingReservation(string LeaseId, KeyIdentity Key, long 
     public Action? Applied { get; init; }
 
     public TaskCompletionSource<ReserveOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>An account's requests in flight in this process, and a signal that fires whenever room may have come back.</summary>
+internal sealed class AccountRoom
+{
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Requests of the account holding money now.</summary>
+    public int InFlight;
+
+    /// <summary>Completes the next time room may have come back; read before trying, then wait on it.</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public void Signal() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 }

@@ -31,6 +31,7 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
     /// <summary>Queues a finished request. Waits only when 100,000 records are already waiting.</summary>
     public ValueTask EnqueueAsync(Settlement settlement)
     {
+        settlement = ledger.Finished(settlement);
         Interlocked.Increment(ref _enqueued);
         return _queue.Writer.TryWrite(settlement) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(settlement);
     }
@@ -149,8 +150,9 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
     /// daily rollup row. Nothing else changes those rows meanwhile, so this is exactly what settling one request after
     /// another would write. A request that has a usage record already is settled, and moves no money again.
     /// </summary>
-    private async Task WriteBatchAsync(IReadOnlyList<Settlement> batch)
+    private async Task WriteBatchAsync(IReadOnlyList<Settlement> settlements)
     {
+        var batch = settlements.Select(ledger.AsFinished).ToList();
         var accounts = batch.Where(s => s.HasReservation).Select(s => s.Record.AccountId).ToHashSet();
         var leases = ledger.LeaseIdsOf(accounts)
             .Concat(batch.Where(s => s.HasReservation).Select(s => ledger.LeaseId(s.Record.AccountId, s.Record.KeyId)))
@@ -160,6 +162,7 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
         try
         {
             await store.SettleAsync(scope, view => Plan(batch, view, taken));
+            ledger.Settled(scope.RequestIds, accounts);
         }
         catch
         {

@@ -78,6 +78,36 @@ public abstract class QuotaTests(bool postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FiftyConcurrentRequestsCostingADollarInAll_AgainstFiveDollars_AreAllServed()
+    {
+        // Codex-sized requests without an output limit: each holds the model's default reserve, and fifty such holds are
+        // more than the balance, although what they really cost together is a fifth of it.
+        const string body = """{"model":"gpt-5.5","input":"a burst from one agent","stream":false}""";
+        var price = _gateway.Get<PriceCatalog>().Find("gpt-5.5")!;
+        var hold = ReserveFor(_gateway, body, "gpt-5.5", price.ReserveOutputTokens);
+        var output = (20_000 - Pricing.Cost(new TokenUsage(InputEstimate(body), 0, 0, 0), price)) * 1_000_000 / price.OutputMicrosPerMillion;
+        var cost = Pricing.Cost(new TokenUsage(InputEstimate(body), 0, output, 0), price);
+        Assert.True(50 * hold > 5_000_000, "the holds alone must not fit the balance");
+        Assert.InRange(50 * cost, 900_000, 1_000_000);
+        var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
+        using var client = _gateway.ClientWithKey(key);
+        var sim = string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(body)},{output} delay_headers_ms=50");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
+        {
+            using var response = await client.SendAsync(Post("v1/responses", body, sim));
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        Assert.True(results.All(r => r.StatusCode == HttpStatusCode.OK),
+            string.Join('\n', results.Where(r => r.StatusCode != HttpStatusCode.OK).Select(r => $"{(int)r.StatusCode} {r.Body}").Distinct()));
+        await _gateway.AssertMoneyInvariantAsync();
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(50 * cost, after.ChargedMicros);
+        Assert.Equal(5_000_000 - (50 * cost), after.BalanceMicros);
+    }
+
+    [Fact]
     public async Task TwoHundredConcurrentRequests_AgainstKeySpendLimitForTwenty_ExactlyTwentySucceed()
     {
         var amount = ReserveFor(_gateway, Body, "gpt-5.5", 1000);
