@@ -91,6 +91,10 @@ internal sealed partial class QuotaLedger(ILedgerStore store, IOptions<BillingOp
 
     public static bool IsLease(string reservationId) => reservationId.StartsWith(LeasePrefix, StringComparison.Ordinal);
 
+    /// <summary>The instance a lease row belongs to (its id is <c>lease_&lt;instance&gt;_&lt;account&gt;_&lt;key&gt;</c>); null for other rows.</summary>
+    public static string? LeaseInstance(string reservationId) =>
+        IsLease(reservationId) && reservationId.IndexOf('_', LeasePrefix.Length) is var end and > 0 ? reservationId[LeasePrefix.Length..end] : null;
+
     public string LeaseId(long accountId, long keyId) =>
         string.Create(CultureInfo.InvariantCulture, $"{LeaseIdPrefix}{accountId}_{keyId}");
 

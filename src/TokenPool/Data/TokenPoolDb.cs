@@ -39,6 +39,8 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
 
     public DbSet<ChangeLogEntry> ChangeLog => Set<ChangeLogEntry>();
 
+    public DbSet<GatewayInstance> GatewayInstances => Set<GatewayInstance>();
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<Account>(e =>
@@ -109,6 +111,13 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
         {
             e.ToTable("change_log");
             e.HasKey(c => c.Seq);
+        });
+
+        b.Entity<GatewayInstance>(e =>
+        {
+            e.ToTable("gateway_instances");
+            e.Property(i => i.Id).HasMaxLength(64);
+            e.Property(i => i.Host).HasMaxLength(255);
         });
 
         foreach (var entity in b.Model.GetEntityTypes())
