@@ -140,6 +140,86 @@ public sealed partial class MetricsTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void TheDashboardTheAlertsAndTheOperationsGuide_ReadOnlyMetricsTokenPoolPublishes()
+    {
+        var published = PublishedPrometheusNames();
+        Assert.Contains("tokenpool_requests_total", published);
+        var root = ClientProcess.RepositoryRoot;
+        var sources = new Dictionary<string, string>
+        {
+            ["deploy/grafana/tokenpool-dashboard.json"] = File.ReadAllText(Path.Combine(root, "deploy", "grafana", "tokenpool-dashboard.json")),
+            ["deploy/prometheus/alerts.yml"] = File.ReadAllText(Path.Combine(root, "deploy", "prometheus", "alerts.yml")),
+            ["Docs/Guides/operations.md"] = File.ReadAllText(Path.Combine(root, "src", "TokenPool", "Docs", "Guides", "operations.md")),
+        };
+        foreach (var (file, text) in sources)
+        {
+            var referenced = MetricName().Matches(text).Select(m => m.Value).Distinct().ToList();
+            Assert.NotEmpty(referenced);
+            foreach (var name in referenced)
+            {
+                Assert.True(published.Contains(name), $"{file} reads {name}, which TokenPool does not publish. Published: {string.Join(", ", published.Order())}");
+            }
+        }
+
+        // And the guide's table lists every metric TokenPool publishes.
+        var guide = sources["Docs/Guides/operations.md"];
+        foreach (var name in published.Where(n => !n.EndsWith("_bucket", StringComparison.Ordinal) && !n.EndsWith("_sum", StringComparison.Ordinal) && !n.EndsWith("_count", StringComparison.Ordinal)))
+        {
+            Assert.True(guide.Contains($"`{name}`", StringComparison.Ordinal) || guide.Contains($"`{name.Replace("_bucket", "", StringComparison.Ordinal)}`", StringComparison.Ordinal),
+                $"The operations guide does not list {name}.");
+        }
+    }
+
+    /// <summary>
+    /// The Prometheus names of every instrument of the TokenPool meter (as the exporter names them: dots to underscores, the
+    /// unit appended, <c>_total</c> on counters, <c>_bucket</c>/<c>_sum</c>/<c>_count</c> on histograms).
+    /// </summary>
+    private HashSet<string> PublishedPrometheusNames()
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name != TokenPoolMetrics.MeterName)
+            {
+                return;
+            }
+
+            var name = instrument.Name.Replace('.', '_');
+            var unit = instrument.Unit switch
+            {
+                null or "" or "1" => "",
+                "s" => "_seconds",
+                var u when u.StartsWith('{') => "",
+                var u => "_" + u,
+            };
+            name += unit;
+            var type = instrument.GetType().GetGenericTypeDefinition();
+            if (type == typeof(System.Diagnostics.Metrics.Counter<>))
+            {
+                names.Add(name + "_total");
+            }
+            else if (type == typeof(System.Diagnostics.Metrics.Histogram<>))
+            {
+                names.Add(name);
+                names.Add(name + "_bucket");
+                names.Add(name + "_sum");
+                names.Add(name + "_count");
+            }
+            else
+            {
+                names.Add(name);
+            }
+        };
+        listener.Start();
+        GC.KeepAlive(_gateway.Get<TokenPoolMetrics>());
+        return names;
+    }
+
+    [GeneratedRegex(@"tokenpool_[a-z_A-Z]+[a-zA-Z]")]
+    private static partial Regex MetricName();
+
     /// <summary>Prometheus text format: each sample line as (metric name with labels, value).</summary>
     private static List<(string Name, string Labels, double Value)> Parse(string text)
     {
