@@ -37,6 +37,7 @@ internal static class TokenPoolConfiguration
         logging.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoggerProvider, BatchedConsoleLoggerProvider>());
 
         // Logging:Console (e.g. FormatterName=json, or TOKENPOOL_Logging__Console__FormatterName=json) configures it.
+        Microsoft.Extensions.Logging.Configuration.LoggingBuilderConfigurationExtensions.AddConfiguration(logging);
         Microsoft.Extensions.Logging.Configuration.LoggerProviderOptions.RegisterProviderOptions<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions, BatchedConsoleLoggerProvider>(logging.Services);
 
         // Framework logs stay at warnings: request lines can carry query strings, and EF Core logs SQL.
