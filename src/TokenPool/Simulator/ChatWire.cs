@@ -21,7 +21,7 @@ internal sealed class ChatWire(SimulatedTurn turn, SimulatorFaults faults, Simul
 {
     private long _streamedTokens;
 
-    private string Finish => turn.ToolCall is not null ? "tool_calls" : turn.Truncated ? "length" : "stop";
+    private string Finish => faults.Finish ?? (turn.ToolCall is not null ? "tool_calls" : turn.Truncated ? "length" : "stop");
 
     /// <summary>The reasoning field of a delta or message, or null for flavours that do not show reasoning.</summary>
     private string? ReasoningField => flavor switch

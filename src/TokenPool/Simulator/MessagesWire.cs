@@ -13,7 +13,7 @@ namespace TokenPool.Simulator;
 /// </summary>
 internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, bool thinkingOmitted, string messageId)
 {
-    private string StopReason => turn.ToolCall is not null ? "tool_use" : turn.Truncated ? "max_tokens" : "end_turn";
+    private string StopReason => faults.Finish ?? (turn.ToolCall is not null ? "tool_use" : turn.Truncated ? "max_tokens" : "end_turn");
 
     public List<StreamEvent> Events()
     {

@@ -17,7 +17,9 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
 
     private string CallItemId => (turn.ToolCall?.IsCustom == true ? "ctc_" : "fc_") + responseId[5..];
 
-    private string Status => turn.Truncated ? "incomplete" : "completed";
+    private string Status => turn.Truncated || faults.Finish is not null ? "incomplete" : "completed";
+
+    private string IncompleteReason => faults.Finish ?? "max_output_tokens";
 
     /// <summary>The whole stream, ending with the terminal event.</summary>
     public List<StreamEvent> Events()
@@ -169,7 +171,7 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
             });
         }
 
-        Add(turn.Truncated ? "response.incomplete" : "response.completed", StreamStage.Usage, w => WriteResponse(w, Status, includeOutput: true));
+        Add(Status == "incomplete" ? "response.incomplete" : "response.completed", StreamStage.Usage, w => WriteResponse(w, Status, includeOutput: true));
         return events;
     }
 
@@ -260,7 +262,7 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
         if (status == "incomplete")
         {
             w.WriteStartObject("incomplete_details");
-            w.WriteString("reason", "max_output_tokens");
+            w.WriteString("reason", IncompleteReason);
             w.WriteEndObject();
         }
         else

@@ -113,6 +113,13 @@ internal sealed partial record SimulatorFaults
     /// <summary>End with <c>response.incomplete</c> (max_output_tokens) / <c>finish_reason: length</c> / <c>max_tokens</c>.</summary>
     public bool Incomplete { get; init; }
 
+    /// <summary>
+    /// The finish reason to send whatever the answer: Chat <c>content_filter</c>, DeepSeek's <c>insufficient_system_resource</c>,
+    /// SGLang's <c>abort</c>; Messages <c>stop_sequence</c>, <c>pause_turn</c>, <c>refusal</c>; Responses <c>content_filter</c>
+    /// (an incomplete response with that reason).
+    /// </summary>
+    public string? Finish { get; init; }
+
     // ---- What the model says ----
 
     /// <summary>The answer text to send.</summary>
@@ -191,6 +198,7 @@ internal sealed partial record SimulatorFaults
                 "ignore_limit" => faults with { IgnoreLimit = true },
                 "duplicates" => faults with { Duplicates = value.ToLowerInvariant() },
                 "incomplete" => faults with { Incomplete = true },
+                "finish" => faults with { Finish = value },
                 "text" => faults with { Text = value },
                 "tool" => faults with { Tool = value },
                 "cmd" => faults with { Command = value },

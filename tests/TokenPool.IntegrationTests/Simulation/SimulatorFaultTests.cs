@@ -282,6 +282,24 @@ public sealed class SimulatorFaultTests(SimulatorFixture sims) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Finish_SendsTheNamedFinishReason_InEachApi()
+    {
+        using var client = OpenAi;
+        using var anthropic = sims.Client(SimulatorFlavor.Anthropic);
+        using var deepseek = sims.Client(SimulatorFlavor.DeepSeek);
+
+        using var chat = await deepseek.SendAsync(Sim.Post("v1/chat/completions", """{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}""", "finish=insufficient_system_resource"));
+        using var messages = await anthropic.SendAsync(Sim.Post("v1/messages", """{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}""", "finish=refusal"));
+        using var responses = await client.SendAsync(Sim.Post("v1/responses", ResponsesBody, "finish=content_filter"));
+
+        Assert.Equal("insufficient_system_resource", JsonDocument.Parse(await chat.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal("refusal", JsonDocument.Parse(await messages.Content.ReadAsStringAsync()).RootElement.GetProperty("stop_reason").GetString());
+        var (events, _, _) = await Sim.ReadSseAsync(responses);
+        Assert.Equal("response.incomplete", events[^1].Type());
+        Assert.Equal("content_filter", events[^1].GetProperty("response").GetProperty("incomplete_details").GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task TheUpstreamKey_CanCarryTheFlavourAndFaults_ForTokenpoolSimulate()
     {
         await using var open = await SimulatorHost.StartAsync(new SimulatorOptions());
