@@ -83,19 +83,21 @@ internal sealed class ChatWire(SimulatedTurn turn, SimulatorFaults faults, Simul
             }
         }
 
-        if (turn.ToolCall is { } call)
+        if (flavor == SimulatorFlavor.Ollama && turn.ToolCalls.Count > 0)
         {
-            var callId = call.CallId;
-            if (flavor == SimulatorFlavor.Ollama)
+            // Ollama sends every call whole, together, in one chunk.
+            chunks.Add(Chunk(w => ToolCallsDelta(w, turn.ToolCalls), null, StreamStage.Tool, turn.ToolCalls.Sum(c => SimulatedTurn.Tokens(c.Arguments))));
+        }
+        else
+        {
+            for (var index = 0; index < turn.ToolCalls.Count; index++)
             {
-                chunks.Add(Chunk(w => ToolCallDelta(w, 0, callId, call.Name, call.Arguments), null, StreamStage.Tool, SimulatedTurn.Tokens(call.Arguments)));
-            }
-            else
-            {
-                chunks.Add(Chunk(w => ToolCallDelta(w, 0, callId, call.Name, ""), null, StreamStage.Tool, 0));
+                var call = turn.ToolCalls[index];
+                var callIndex = index;
+                chunks.Add(Chunk(w => ToolCallDelta(w, callIndex, call.CallId, call.Name, ""), null, StreamStage.Tool, 0));
                 foreach (var piece in Wire.Split(call.Arguments, flavor is SimulatorFlavor.OpenAi or SimulatorFlavor.AllApis ? 2 : 3))
                 {
-                    chunks.Add(Chunk(w => ToolCallDelta(w, 0, null, null, piece), null, StreamStage.Tool, SimulatedTurn.Tokens(piece)));
+                    chunks.Add(Chunk(w => ToolCallDelta(w, callIndex, null, null, piece), null, StreamStage.Tool, SimulatedTurn.Tokens(piece)));
                 }
             }
         }
@@ -154,17 +156,21 @@ internal sealed class ChatWire(SimulatedTurn turn, SimulatorFaults faults, Simul
             w.WriteString(field, reasoning);
         }
 
-        if (turn.ToolCall is { } call)
+        if (turn.ToolCalls.Count > 0)
         {
             w.WriteStartArray("tool_calls");
-            w.WriteStartObject();
-            w.WriteString("id", call.CallId);
-            w.WriteString("type", "function");
-            w.WriteStartObject("function");
-            w.WriteString("name", call.Name);
-            w.WriteString("arguments", call.Arguments);
-            w.WriteEndObject();
-            w.WriteEndObject();
+            foreach (var call in turn.ToolCalls)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", call.CallId);
+                w.WriteString("type", "function");
+                w.WriteStartObject("function");
+                w.WriteString("name", call.Name);
+                w.WriteString("arguments", call.Arguments);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
             w.WriteEndArray();
         }
 
@@ -285,6 +291,25 @@ internal sealed class ChatWire(SimulatedTurn turn, SimulatorFaults faults, Simul
     }
 
     private static void Delta(Utf8JsonWriter w, string field, string text) => w.WriteString(field, text);
+
+    private static void ToolCallsDelta(Utf8JsonWriter w, IReadOnlyList<SimulatedToolCall> calls)
+    {
+        w.WriteStartArray("tool_calls");
+        for (var index = 0; index < calls.Count; index++)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", calls[index].CallId);
+            w.WriteNumber("index", index);
+            w.WriteString("type", "function");
+            w.WriteStartObject("function");
+            w.WriteString("name", calls[index].Name);
+            w.WriteString("arguments", calls[index].Arguments);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
 
     private static void ToolCallDelta(Utf8JsonWriter w, int index, string? callId, string? name, string arguments)
     {

@@ -76,9 +76,9 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
             Add("content_block_stop", turn.ToolCall is null ? StreamStage.Finish : StreamStage.Text, w => w.WriteNumber("index", blockIndex));
         }
 
-        if (turn.ToolCall is { } call)
+        foreach (var call in turn.ToolCalls)
         {
-            var blockIndex = index;
+            var blockIndex = index++;
             Add("content_block_start", StreamStage.Tool, w =>
             {
                 w.WriteNumber("index", blockIndex);
@@ -162,7 +162,7 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
                 w.WriteEndObject();
             }
 
-            if (turn.ToolCall is { } call)
+            foreach (var call in turn.ToolCalls)
             {
                 w.WriteStartObject();
                 w.WriteString("type", "tool_use");

@@ -15,7 +15,8 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
 
     private string ReasoningId => "rs_" + responseId[5..];
 
-    private string CallItemId => (turn.ToolCall?.IsCustom == true ? "ctc_" : "fc_") + responseId[5..];
+    private string CallItemId(int index) =>
+        (turn.ToolCalls[index].IsCustom ? "ctc_" : "fc_") + responseId[5..] + (index == 0 ? "" : "_" + index.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private string Status => turn.Truncated || faults.Finish is not null ? "incomplete" : "completed";
 
@@ -131,28 +132,30 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
             });
         }
 
-        if (turn.ToolCall is { } call)
+        for (var c = 0; c < turn.ToolCalls.Count; c++)
         {
-            var itemIndex = index;
+            var call = turn.ToolCalls[c];
+            var itemId = CallItemId(c);
+            var itemIndex = index++;
             Add("response.output_item.added", StreamStage.Tool, w =>
             {
                 w.WriteNumber("output_index", itemIndex);
                 w.WritePropertyName("item");
-                WriteCall(w, call, done: false);
+                WriteCall(w, call, itemId, done: false);
             });
             var deltaType = call.IsCustom ? "response.custom_tool_call_input.delta" : "response.function_call_arguments.delta";
             foreach (var piece in Wire.Split(call.Arguments, 2))
             {
                 Add(deltaType, StreamStage.Tool, w =>
                 {
-                    ItemRef(w, CallItemId, itemIndex);
+                    ItemRef(w, itemId, itemIndex);
                     w.WriteString("delta", piece);
                 });
             }
 
             Add(call.IsCustom ? "response.custom_tool_call_input.done" : "response.function_call_arguments.done", StreamStage.Finish, w =>
             {
-                ItemRef(w, CallItemId, itemIndex);
+                ItemRef(w, itemId, itemIndex);
                 if (call.IsCustom)
                 {
                     w.WriteString("input", call.Arguments);
@@ -167,7 +170,7 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
             {
                 w.WriteNumber("output_index", itemIndex);
                 w.WritePropertyName("item");
-                WriteCall(w, call, done: true);
+                WriteCall(w, call, itemId, done: true);
             });
         }
 
@@ -230,9 +233,9 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
                 WriteMessage(w, done: true);
             }
 
-            if (turn.ToolCall is { } call)
+            for (var c = 0; c < turn.ToolCalls.Count; c++)
             {
-                WriteCall(w, call, done: true);
+                WriteCall(w, turn.ToolCalls[c], CallItemId(c), done: true);
             }
         }
 
@@ -314,11 +317,11 @@ internal sealed class ResponsesWire(SimulatedTurn turn, SimulatorFaults faults, 
         w.WriteEndObject();
     }
 
-    private void WriteCall(Utf8JsonWriter w, SimulatedToolCall call, bool done)
+    private static void WriteCall(Utf8JsonWriter w, SimulatedToolCall call, string itemId, bool done)
     {
         w.WriteStartObject();
         w.WriteString("type", call.IsCustom ? "custom_tool_call" : "function_call");
-        w.WriteString("id", CallItemId);
+        w.WriteString("id", itemId);
         w.WriteString("call_id", call.CallId);
         w.WriteString("name", call.Name);
         w.WriteString(call.IsCustom ? "input" : "arguments", done ? call.Arguments : "");

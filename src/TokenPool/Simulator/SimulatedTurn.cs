@@ -22,7 +22,11 @@ internal sealed partial class SimulatedTurn
     /// <summary>Answer text; with a <see cref="ToolCall"/>, the preamble before it.</summary>
     public string? Text { get; init; }
 
-    public SimulatedToolCall? ToolCall { get; init; }
+    /// <summary>The first (usually only) tool call.</summary>
+    public SimulatedToolCall? ToolCall => ToolCalls.Count > 0 ? ToolCalls[0] : null;
+
+    /// <summary>The tool calls, in order (several under <c>parallel=N</c>).</summary>
+    public IReadOnlyList<SimulatedToolCall> ToolCalls { get; init; } = [];
 
     /// <summary>The model's reasoning, streamed by the Chat flavours that show it and in Anthropic thinking blocks.</summary>
     public string? ReasoningText { get; init; }
@@ -87,8 +91,14 @@ internal sealed partial class SimulatedTurn
                 (call is null ? "I can answer directly." : $"I will call {call.Name} to make progress.");
         }
 
+        var calls = call is null ? [] : new List<SimulatedToolCall> { call };
+        for (var i = 1; call is not null && i < (faults.Parallel ?? 1); i++)
+        {
+            calls.Add(call with { CallId = newCallId() });
+        }
+
         var reasoningTokens = Tokens(reasoning);
-        var outputTokens = reasoningTokens + Tokens(text) + Tokens(call?.Arguments);
+        var outputTokens = reasoningTokens + Tokens(text) + calls.Sum(c => Tokens(c.Arguments));
         var truncated = faults.Incomplete;
         if (Limit(conversation, faults) is { } limit && outputTokens > limit)
         {
@@ -114,7 +124,7 @@ internal sealed partial class SimulatedTurn
         {
             Model = conversation.Model,
             Text = text,
-            ToolCall = call,
+            ToolCalls = calls,
             ReasoningText = reasoning,
             ReasoningSummary = reasoning is null ? null : "**Planning** the reply",
             Seal = reasoning is null ? null : NewSeal(fingerprint),

@@ -131,6 +131,9 @@ internal sealed partial record SimulatorFaults
     /// <summary>The command for <see cref="Tool"/>, and the first command of the <see cref="Agent"/> task.</summary>
     public string? Command { get; init; }
 
+    /// <summary>Make this many tool calls at once (the same call, each with its own id), as with <c>parallel_tool_calls</c>.</summary>
+    public int? Parallel { get; init; }
+
     /// <summary>Carry out the scripted multi-step coding task (see <see cref="AgentScript"/>).</summary>
     public bool Agent { get; init; }
 
@@ -202,6 +205,7 @@ internal sealed partial record SimulatorFaults
                 "text" => faults with { Text = value },
                 "tool" => faults with { Tool = value },
                 "cmd" => faults with { Command = value },
+                "parallel" => faults with { Parallel = Int(value) },
                 "agent" => faults with { Agent = true },
                 "file" => faults with { File = value },
                 "old" => faults with { Old = value },

@@ -366,7 +366,7 @@ internal sealed class SimulatorHost : IAsyncDisposable
                 sum.Output + own.Output, sum.Reasoning + own.Reasoning, sum.CacheWrite5m + own.CacheWrite5m, sum.CacheWrite1h + own.CacheWrite1h));
             turn = new SimulatedTurn
             {
-                Model = turn.Model, Text = turn.Text, ToolCall = turn.ToolCall, ReasoningText = turn.ReasoningText, ReasoningSummary = turn.ReasoningSummary,
+                Model = turn.Model, Text = turn.Text, ToolCalls = turn.ToolCalls, ReasoningText = turn.ReasoningText, ReasoningSummary = turn.ReasoningSummary,
                 Seal = turn.Seal, Truncated = turn.Truncated, Usage = running,
             };
         }

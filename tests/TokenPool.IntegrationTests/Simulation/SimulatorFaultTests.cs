@@ -282,6 +282,34 @@ public sealed class SimulatorFaultTests(SimulatorFixture sims) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Parallel_MakesSeveralToolCalls_KeyedByIndexOrItem_InEachApi()
+    {
+        using var client = OpenAi;
+        using var ollama = sims.Client(SimulatorFlavor.Ollama, key: null);
+        using var anthropic = sims.Client(SimulatorFlavor.Anthropic);
+        const string chatBody = """{"model":"gpt-5.5","messages":[{"role":"user","content":"run `ls`"}],"tools":[""" + Sim.BashTool + """],"stream":true}""";
+
+        using var chat = await client.SendAsync(Sim.Post("v1/chat/completions", chatBody, "parallel=2"));
+        using var whole = await ollama.SendAsync(Sim.Post("v1/chat/completions", chatBody, "parallel=2"));
+        using var responses = await client.SendAsync(Sim.Post("v1/responses",
+            """{"model":"gpt-5.5","input":"run `ls`","tools":[{"type":"function","name":"bash","parameters":{"type":"object","properties":{"command":{"type":"string"}}}}]}""", "parallel=2"));
+        using var messages = await anthropic.SendAsync(Sim.Post("v1/messages",
+            """{"model":"claude-sonnet-4-5","max_tokens":500,"messages":[{"role":"user","content":"run `ls`"}],"tools":[{"name":"Bash","input_schema":{"type":"object","properties":{"command":{"type":"string"}}}}]}""", "parallel=2"));
+
+        var (chunks, _, _) = await Sim.ReadSseAsync(chat);
+        var fragments = chunks.Select(Sim.Delta).Where(d => d is { } delta && delta.Has("tool_calls")).Select(d => d!.Value.GetProperty("tool_calls")[0]).ToList();
+        Assert.Equal([0, 1], fragments.Select(f => f.GetProperty("index").GetInt32()).Distinct());
+        Assert.Equal(2, fragments.Count(f => f.Has("id")));
+        var (ollamaChunks, _, _) = await Sim.ReadSseAsync(whole);
+        Assert.Equal(2, ollamaChunks.Select(Sim.Delta).Single(d => d is { } delta && delta.Has("tool_calls"))!.Value.GetProperty("tool_calls").GetArrayLength());
+        var output = JsonDocument.Parse(await responses.Content.ReadAsStringAsync()).RootElement.GetProperty("output");
+        Assert.Equal(2, output.EnumerateArray().Select(i => i.GetProperty("call_id").GetString()).Distinct().Count());
+        Assert.Equal(2, output.EnumerateArray().Select(i => i.GetProperty("id").GetString()).Distinct().Count());
+        var content = JsonDocument.Parse(await messages.Content.ReadAsStringAsync()).RootElement.GetProperty("content");
+        Assert.Equal(2, content.EnumerateArray().Count(b => b.GetProperty("type").GetString() == "tool_use"));
+    }
+
+    [Fact]
     public async Task Finish_SendsTheNamedFinishReason_InEachApi()
     {
         using var client = OpenAi;
