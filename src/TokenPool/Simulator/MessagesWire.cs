@@ -88,6 +88,7 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
                 w.WriteString("name", call.Name);
                 w.WriteStartObject("input");
                 w.WriteEndObject();
+                WriteCaller(w);
                 w.WriteEndObject();
             });
             Add("content_block_delta", StreamStage.Tool, w => Delta(w, blockIndex, "input_json_delta", "partial_json", ""));
@@ -170,6 +171,7 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
                 w.WriteString("name", call.Name);
                 w.WritePropertyName("input");
                 ToolInput(call).WriteTo(w);
+                WriteCaller(w);
                 w.WriteEndObject();
             }
         }
@@ -229,6 +231,14 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
         }
 
         return new JsonObject { ["input"] = call.Arguments };
+    }
+
+    /// <summary>Who made the call: the model itself (<c>direct</c>), as opposed to code it ran; current SDKs require the field.</summary>
+    private static void WriteCaller(Utf8JsonWriter w)
+    {
+        w.WriteStartObject("caller");
+        w.WriteString("type", "direct");
+        w.WriteEndObject();
     }
 
     private static void Delta(Utf8JsonWriter w, int index, string type, string field, string value)
