@@ -280,13 +280,29 @@ internal sealed class ChatWire(SimulatedTurn turn, SimulatorFaults faults, Simul
 
     private void ChoiceExtras(Utf8JsonWriter w, string? finish)
     {
+        // vLLM's stop_reason and SGLang's matched_stop name the caller's stop string the answer ended at.
+        var matched = finish == "stop" ? turn.StopSequence : null;
         if (flavor == SimulatorFlavor.Vllm)
         {
-            w.WriteNull("stop_reason");
+            if (matched is null)
+            {
+                w.WriteNull("stop_reason");
+            }
+            else
+            {
+                w.WriteString("stop_reason", matched);
+            }
         }
         else if (flavor == SimulatorFlavor.SgLang && finish is not null)
         {
-            w.WriteNull("matched_stop");
+            if (matched is null)
+            {
+                w.WriteNull("matched_stop");
+            }
+            else
+            {
+                w.WriteString("matched_stop", matched);
+            }
         }
     }
 

@@ -34,6 +34,9 @@ internal sealed class Conversation
 
     public bool WantsReasoning { get; init; }
 
+    /// <summary>Strings that end the answer where they appear (Chat <c>stop</c>, Messages <c>stop_sequences</c>).</summary>
+    public List<string> StopSequences { get; } = [];
+
     /// <summary>Anthropic <c>thinking.display: "omitted"</c>: thinking blocks carry a signature but no text.</summary>
     public bool ThinkingOmitted { get; init; }
 
@@ -155,12 +158,14 @@ internal sealed class Conversation
             Body = body,
             Model = Str(body["model"]) ?? "unknown",
             Stream = Bool(body["stream"]),
-            WantsReasoning = thinking is not null ? thinking == "enabled" : effort is not null && effort != "none",
+            WantsReasoning = thinking is not null ? thinking == "enabled"
+                : (effort is not null && effort != "none") || (Str(body["model"])?.Contains("reasoner", StringComparison.Ordinal) ?? false),
             PromptCacheKey = Str(body["prompt_cache_key"]),
             StreamOptions = body["stream_options"] as JsonObject,
         };
         conversation.ReadLimit(body, "max_tokens");
         conversation.ReadLimit(body, "max_completion_tokens");
+        conversation.ReadStops(body["stop"]);
         conversation.ReadTools(body["tools"] as JsonArray, chat: true);
         var messageIndex = -1;
         foreach (var message in (body["messages"] as JsonArray ?? []).OfType<JsonObject>())
@@ -212,6 +217,7 @@ internal sealed class Conversation
             ThinkingOmitted = Str(thinking?["display"]) == "omitted",
         };
         conversation.ReadLimit(body, "max_tokens");
+        conversation.ReadStops(body["stop_sequences"]);
         if (body["model"] is null)
         {
             conversation.Invalid = "model: Field required";
@@ -318,6 +324,16 @@ internal sealed class Conversation
                     break;
             }
         }
+    }
+
+    private void ReadStops(JsonNode? stops)
+    {
+        if (Str(stops) is { Length: > 0 } one)
+        {
+            StopSequences.Add(one);
+        }
+
+        StopSequences.AddRange((stops as JsonArray ?? []).Select(Str).OfType<string>().Where(s => s.Length > 0));
     }
 
     private void ReadLimit(JsonObject body, string field)

@@ -13,7 +13,7 @@ namespace TokenPool.Simulator;
 /// </summary>
 internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, bool thinkingOmitted, string messageId)
 {
-    private string StopReason => faults.Finish ?? (turn.ToolCall is not null ? "tool_use" : turn.Truncated ? "max_tokens" : "end_turn");
+    private string StopReason => faults.Finish ?? (turn.ToolCall is not null ? "tool_use" : turn.Truncated ? "max_tokens" : turn.StopSequence is not null ? "stop_sequence" : "end_turn");
 
     public List<StreamEvent> Events()
     {
@@ -104,7 +104,7 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
         {
             w.WriteStartObject("delta");
             w.WriteString("stop_reason", StopReason);
-            w.WriteNull("stop_sequence");
+            WriteStopSequence(w);
             w.WriteEndObject();
             if (!faults.NoUsage)
             {
@@ -186,7 +186,14 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
             w.WriteString("stop_reason", StopReason);
         }
 
-        w.WriteNull("stop_sequence");
+        if (streaming)
+        {
+            w.WriteNull("stop_sequence");
+        }
+        else
+        {
+            WriteStopSequence(w);
+        }
         if (!faults.NoUsage)
         {
             WriteUsage(w, streaming ? 1 : turn.Usage.Output);
@@ -231,6 +238,18 @@ internal sealed class MessagesWire(SimulatedTurn turn, SimulatorFaults faults, b
         }
 
         return new JsonObject { ["input"] = call.Arguments };
+    }
+
+    private void WriteStopSequence(Utf8JsonWriter w)
+    {
+        if (turn.StopSequence is { } stop && StopReason == "stop_sequence")
+        {
+            w.WriteString("stop_sequence", stop);
+        }
+        else
+        {
+            w.WriteNull("stop_sequence");
+        }
     }
 
     /// <summary>Who made the call: the model itself (<c>direct</c>), as opposed to code it ran; current SDKs require the field.</summary>

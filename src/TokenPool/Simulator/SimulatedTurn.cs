@@ -39,6 +39,9 @@ internal sealed partial class SimulatedTurn
 
     public required SimulatedUsage Usage { get; init; }
 
+    /// <summary>The caller's stop sequence the answer ended at, if any.</summary>
+    public string? StopSequence { get; init; }
+
     /// <summary>True when the answer stopped at the output limit.</summary>
     public bool Truncated { get; init; }
 
@@ -82,6 +85,20 @@ internal sealed partial class SimulatedTurn
         if (faults.Fill is { } fill && call is null)
         {
             text = Filler(fill > 0 ? fill : Limit(conversation, faults) ?? 4096);
+        }
+
+        string? stopSequence = null;
+        if (text is not null && call is null)
+        {
+            foreach (var stop in conversation.StopSequences)
+            {
+                var at = text.IndexOf(stop, StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    text = text[..at];
+                    stopSequence = stop;
+                }
+            }
         }
 
         string? reasoning = null;
@@ -130,6 +147,7 @@ internal sealed partial class SimulatedTurn
             Seal = reasoning is null ? null : NewSeal(fingerprint),
             Usage = usage,
             Truncated = truncated,
+            StopSequence = stopSequence,
         };
     }
 

@@ -310,6 +310,25 @@ public sealed class SimulatorFaultTests(SimulatorFixture sims) : IClassFixture<S
     }
 
     [Fact]
+    public async Task AStopSequence_EndsTheAnswerWhereItAppears_AndIsNamedAsEachServerNamesIt()
+    {
+        using var anthropic = sims.Client(SimulatorFlavor.Anthropic);
+        using var vllm = sims.Client(SimulatorFlavor.Vllm);
+
+        using var messages = await anthropic.PostAsync("v1/messages", Sim.Json("""{"model":"claude-sonnet-4-5","max_tokens":100,"stop_sequences":["You said"],"messages":[{"role":"user","content":"hi"}]}"""));
+        using var chat = await vllm.PostAsync("v1/chat/completions", Sim.Json("""{"model":"qwen3-coder","stop":["(not"],"messages":[{"role":"user","content":"hi"}]}"""));
+
+        var message = JsonDocument.Parse(await messages.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("stop_sequence", message.GetProperty("stop_reason").GetString());
+        Assert.Equal("You said", message.GetProperty("stop_sequence").GetString());
+        Assert.DoesNotContain("You said", message.GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+        var choice = JsonDocument.Parse(await chat.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0];
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        Assert.Equal("(not", choice.GetProperty("stop_reason").GetString());
+        Assert.Equal("Hello from the TokenPool simulated upstream ", choice.GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
     public async Task Finish_SendsTheNamedFinishReason_InEachApi()
     {
         using var client = OpenAi;
