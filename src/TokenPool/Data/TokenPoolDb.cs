@@ -63,6 +63,7 @@ internal sealed class TokenPoolDb(DbContextOptions<TokenPoolDb> options) : DbCon
         {
             e.ToTable("channels");
             e.HasIndex(c => c.Name).IsUnique();
+            e.Property(c => c.Wire).HasConversion(wire => wire.Bits, bits => new WireSet(bits));
             e.HasMany(c => c.Keys).WithOne().HasForeignKey(k => k.ChannelId).OnDelete(DeleteBehavior.Cascade);
         });
 
