@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using TokenPool.Billing;
 using TokenPool.Docs;
+using TokenPool.Gateway.Translation;
 using TokenPool.IntegrationTests.Clients;
 using TokenPool.IntegrationTests.Infrastructure;
 using TokenPool.Simulator;
@@ -31,7 +32,7 @@ public sealed class AgentClientTests : IAsyncLifetime
             o.ChannelList.Add(new TestChannel { SimulatorDefaults = "agent", Models = ["gpt-5.5", "gpt-5.4-nano"] });
             o.ChannelList.Add(new TestChannel
             {
-                SimulatorDefaults = "agent", Flavor = SimulatorFlavor.Vllm, Wire = WireApi.Chat, Models = ["qwen3-coder"], UpstreamModels = ["qwen3-coder"], Priority = 1,
+                SimulatorDefaults = "agent", Flavor = SimulatorFlavor.Vllm, Wire = WireSet.Of(ApiKind.ChatCompletions), Models = ["qwen3-coder"], UpstreamModels = ["qwen3-coder"], Priority = 1,
             });
         });
         await _gateway.Get<PriceCatalog>().SaveAsync(new ModelPrice
