@@ -40,8 +40,6 @@ internal sealed class Conversation
     /// <summary>Anthropic <c>thinking.display: "omitted"</c>: thinking blocks carry a signature but no text.</summary>
     public bool ThinkingOmitted { get; init; }
 
-    public string? PromptCacheKey { get; init; }
-
     public string? PreviousResponseId { get; init; }
 
     /// <summary>Responses <c>store</c> (true unless the request says false, as on OpenAI).</summary>
@@ -101,7 +99,6 @@ internal sealed class Conversation
             Model = Str(body["model"]) ?? "unknown",
             Stream = Bool(body["stream"]),
             WantsReasoning = body["reasoning"] is JsonObject && effort != "none",
-            PromptCacheKey = Str(body["prompt_cache_key"]),
             PreviousResponseId = Str(body["previous_response_id"]),
             Store = body["store"] is not JsonValue store || !store.TryGetValue<bool>(out var stored) || stored,
         };
@@ -160,7 +157,6 @@ internal sealed class Conversation
             Stream = Bool(body["stream"]),
             WantsReasoning = thinking is not null ? thinking == "enabled"
                 : (effort is not null && effort != "none") || (Str(body["model"])?.Contains("reasoner", StringComparison.Ordinal) ?? false),
-            PromptCacheKey = Str(body["prompt_cache_key"]),
             StreamOptions = body["stream_options"] as JsonObject,
         };
         conversation.ReadLimit(body, "max_tokens");

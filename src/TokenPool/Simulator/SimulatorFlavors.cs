@@ -11,10 +11,6 @@ internal static class SimulatorFlavors
         _ => api == SimulatedApi.Chat,
     };
 
-    /// <summary>True for the flavours that speak OpenAI-shaped errors and Chat chunks (not Anthropic).</summary>
-    public static bool IsChatOnly(this SimulatorFlavor flavor) =>
-        flavor is SimulatorFlavor.Vllm or SimulatorFlavor.Ollama or SimulatorFlavor.DeepSeek or SimulatorFlavor.SgLang;
-
     /// <summary>The flavour's name as tests, the CLI and the <c>x-tokenpool-simulator</c> header spell it.</summary>
     public static string Name(this SimulatorFlavor flavor) => flavor switch
     {
