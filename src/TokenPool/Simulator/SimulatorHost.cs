@@ -677,9 +677,33 @@ internal sealed class SimulatorHost : IAsyncDisposable
             message = SimulatorErrors.Leak(message, key);
         }
 
-        if (api == SimulatedApi.Messages || flavor == SimulatorFlavor.Anthropic)
+        var anthropic = api == SimulatedApi.Messages || flavor == SimulatorFlavor.Anthropic;
+        if (anthropic)
         {
             context.Response.Headers["request-id"] = "req_011" + Wire.Id(21);
+        }
+        else if (flavor is SimulatorFlavor.OpenAi or SimulatorFlavor.AllApis)
+        {
+            context.Response.Headers["x-request-id"] = "req_" + Guid.NewGuid().ToString("N");
+        }
+
+        if (status == 429)
+        {
+            // The rate-limit headers real providers send with a 429 (OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*).
+            var reset = faults?.RetryAfter ?? 1;
+            var resetText = reset.ToString("0.###", CultureInfo.InvariantCulture);
+            if (anthropic)
+            {
+                context.Response.Headers["anthropic-ratelimit-requests-limit"] = "50";
+                context.Response.Headers["anthropic-ratelimit-requests-remaining"] = "0";
+                context.Response.Headers["anthropic-ratelimit-requests-reset"] = DateTimeOffset.UtcNow.AddSeconds(reset).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            }
+            else if (flavor is SimulatorFlavor.OpenAi or SimulatorFlavor.AllApis)
+            {
+                context.Response.Headers["x-ratelimit-limit-requests"] = "500";
+                context.Response.Headers["x-ratelimit-remaining-requests"] = "0";
+                context.Response.Headers["x-ratelimit-reset-requests"] = resetText + "s";
+            }
         }
 
         var body = SimulatorErrors.Body(flavor, api, status, code, message);

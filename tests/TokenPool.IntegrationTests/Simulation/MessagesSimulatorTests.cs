@@ -174,6 +174,7 @@ public sealed class MessagesSimulatorTests(SimulatorFixture sims) : IClassFixtur
         await AssertAnthropicErrorAsync(response, status, type, "");
         Assert.StartsWith("req_", response.Headers.GetValues("request-id").Single(), StringComparison.Ordinal);
         Assert.Equal("3", response.Headers.GetValues("retry-after").Single());
+        Assert.Equal(status == 429, response.Headers.Contains("anthropic-ratelimit-requests-remaining"));
     }
 
     [Fact]

@@ -276,6 +276,9 @@ public sealed class SimulatorFaultTests(SimulatorFixture sims) : IClassFixture<S
 
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         Assert.Equal(TimeSpan.FromSeconds(7), limited.Headers.RetryAfter!.Delta);
+        Assert.Equal("0", limited.Headers.GetValues("x-ratelimit-remaining-requests").Single());
+        Assert.Equal("7s", limited.Headers.GetValues("x-ratelimit-reset-requests").Single());
+        Assert.StartsWith("req_", limited.Headers.GetValues("x-request-id").Single(), StringComparison.Ordinal);
         Assert.Contains("rate_limit_exceeded", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, failing.StatusCode);
         Assert.Contains("server_error", await failing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
