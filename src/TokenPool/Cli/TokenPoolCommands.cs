@@ -81,25 +81,44 @@ internal static class TokenPoolCommands
     private static Command Simulate()
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:9090" };
-        var apiKey = new Option<string?>("--api-key") { Description = "Accept only this key (any key when not set)" };
+        var apiKey = new Option<string?>("--api-key") { Description = "Accept only this key (any key when not set; a key 'sim;flavor=vllm;no_usage' then chooses per channel)" };
         var models = new Option<string?>("--models") { Description = "Comma-separated models to serve (any when not set)" };
+        var flavor = new Option<string>("--flavor") { Description = $"The server to imitate: {SimulatorFlavors.Names}", DefaultValueFactory = _ => "openai" };
+        var behaviour = new Option<string?>("--defaults") { Description = "Behaviour for requests that ask for none, e.g. 'agent' or 'no_usage delay_headers_ms=500'" };
+        var controlToken = new Option<string?>("--control-token")
+        {
+            Description = "Serve the request log and fault controls under /_sim/ to this bearer token (also TOKENPOOL_SIM_CONTROL_TOKEN); without one they answer 404",
+        };
         var failRate = new Option<double>("--fail-rate") { Description = "Share of requests (0 to 1) answered with --fail-status" };
         var failStatus = new Option<int>("--fail-status") { Description = "Status for failed requests", DefaultValueFactory = _ => 500 };
         var stallRate = new Option<double>("--stall-rate") { Description = "Share of requests (0 to 1) that never get an answer" };
-        var command = new Command("simulate", "Run the simulated OpenAI-compatible upstream (no account, no network)")
+        var command = new Command("simulate", "Run a simulated upstream (OpenAI, vLLM, Ollama, DeepSeek, SGLang or Anthropic wire format; no account, no network)")
         {
-            urls, apiKey, models, failRate, failStatus, stallRate,
+            urls, apiKey, models, flavor, behaviour, controlToken, failRate, failStatus, stallRate,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (SimulatorFlavors.Parse(parse.GetValue(flavor)) is not { } chosen)
+            {
+                await Console.Error.WriteLineAsync($"Unknown --flavor '{parse.GetValue(flavor)}'. Use one of: {SimulatorFlavors.Names}.");
+                return 2;
+            }
+
+            var token = parse.GetValue(controlToken) ?? Environment.GetEnvironmentVariable("TOKENPOOL_SIM_CONTROL_TOKEN");
             await using var host = await SimulatorHost.StartAsync(new SimulatorOptions
             {
                 Urls = parse.GetValue(urls)!,
                 ApiKey = parse.GetValue(apiKey),
                 Models = UpstreamPool.SplitList(parse.GetValue(models)).ToList(),
+                Flavor = chosen,
+                Defaults = parse.GetValue(behaviour),
+                ControlToken = string.IsNullOrWhiteSpace(token) ? null : token,
                 Faults = new FaultProfile(parse.GetValue(failRate), parse.GetValue(failStatus), parse.GetValue(stallRate)),
             }, cancellationToken);
-            Console.WriteLine($"Simulated upstream listening on {host.Address} (base URL {host.BaseUrl}). Press Ctrl+C to stop.");
+            Console.WriteLine($"Simulated {chosen.Name()} upstream listening on {host.Address} (base URL {host.BaseUrl}). Press Ctrl+C to stop.");
+            Console.WriteLine(string.IsNullOrWhiteSpace(token)
+                ? "The request log (/_sim/requests) is off; start with --control-token to read it."
+                : "The request log is at /_sim/requests for the control token.");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -122,8 +141,12 @@ internal static class TokenPoolCommands
         var baseUrl = new Option<string>("--base-url") { Description = "The upstream API root, e.g. https://api.openai.com/v1", Required = true };
         var apiKey = new Option<string>("--api-key") { Description = "The upstream API key (stored encrypted)", Required = true };
         var models = new Option<string>("--models") { Description = "Comma-separated models it serves, e.g. gpt-5.5,gpt-5.4-nano", Required = true };
-        var wire = new Option<string>("--wire") { Description = "responses (OpenAI, Azure) or chat (Chat Completions only: vLLM, Ollama...)", DefaultValueFactory = _ => "responses" };
-        wire.AcceptOnlyFromAmong("responses", "chat");
+        var wire = new Option<string>("--wire")
+        {
+            Description = "The APIs the upstream itself serves, comma-separated: responses, chat, messages. "
+                + "OpenAI and Azure serve responses,chat (the default); vLLM, Ollama and DeepSeek serve chat",
+            DefaultValueFactory = _ => "responses,chat",
+        };
         var priority = new Option<int>("--priority") { Description = "Higher is used first" };
         var weight = new Option<int>("--weight") { Description = "Share of traffic among channels of equal priority", DefaultValueFactory = _ => 1 };
         var aliases = new Option<string?>("--aliases") { Description = "Comma-separated client=upstream model names, e.g. gpt-5.5=gpt-5.5-2026-04" };
@@ -139,7 +162,7 @@ internal static class TokenPoolCommands
                     parse.GetValue(name)!,
                     parse.GetValue(baseUrl)!,
                     UpstreamPool.SplitList(parse.GetValue(models)).ToList(),
-                    parse.GetValue(wire) == "chat" ? WireApi.Chat : WireApi.Responses,
+                    WireSet.TryParse(parse.GetValue(wire), out var wires, out var wireError) ? wires : throw new ChannelActionException(wireError!),
                     parse.GetValue(priority),
                     parse.GetValue(weight),
                     parse.GetValue(aliases),
@@ -167,11 +190,11 @@ internal static class TokenPoolCommands
                 return;
             }
 
-            Console.WriteLine($"{"ID",-4} {"NAME",-20} {"WIRE",-9} {"PRI",4} {"WT",3} {"STATE",-8} {"KEYS",-24} {"BASE URL",-36} MODELS");
+            Console.WriteLine($"{"ID",-4} {"NAME",-20} {"WIRE",-15} {"PRI",4} {"WT",3} {"STATE",-8} {"KEYS",-24} {"BASE URL",-36} MODELS");
             foreach (var c in channels)
             {
                 var keys = string.Join(",", c.Keys.Select(k => $"…{k.Last4}{(k.IsEnabled ? "" : "(off)")}"));
-                Console.WriteLine($"{c.Id,-4} {c.Name,-20} {c.Wire.ToString().ToLowerInvariant(),-9} {c.Priority,4} {c.Weight,3} {(c.IsEnabled ? "enabled" : "disabled"),-8} {keys,-24} {c.BaseUrl,-36} {c.Models}{(c.ModelAliases is null ? "" : $" (aliases {c.ModelAliases})")}");
+                Console.WriteLine($"{c.Id,-4} {c.Name,-20} {c.Wire,-15} {c.Priority,4} {c.Weight,3} {(c.IsEnabled ? "enabled" : "disabled"),-8} {keys,-24} {c.BaseUrl,-36} {c.Models}{(c.ModelAliases is null ? "" : $" (aliases {c.ModelAliases})")}");
             }
         }));
 

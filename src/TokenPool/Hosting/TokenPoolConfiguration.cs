@@ -51,6 +51,10 @@ internal static class TokenPoolConfiguration
         logging.ClearProviders();
         logging.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoggerProvider, BatchedConsoleLoggerProvider>());
 
+        // Logging:Console (e.g. FormatterName=json, or TOKENPOOL_Logging__Console__FormatterName=json) configures it.
+        Microsoft.Extensions.Logging.Configuration.LoggingBuilderConfigurationExtensions.AddConfiguration(logging);
+        Microsoft.Extensions.Logging.Configuration.LoggerProviderOptions.RegisterProviderOptions<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions, BatchedConsoleLoggerProvider>(logging.Services);
+
         // Framework logs stay at warnings: request lines can carry query strings, and EF Core logs SQL.
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);

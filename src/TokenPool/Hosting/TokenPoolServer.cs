@@ -5,6 +5,7 @@ using TokenPool.Data;
 using TokenPool.Docs;
 using TokenPool.Gateway;
 using TokenPool.Keys;
+using TokenPool.Operations;
 using TokenPool.Upstreams;
 using TokenPool.WebConsole;
 
@@ -54,12 +55,14 @@ internal static class TokenPoolServer
             .AddGateway(configuration)
             .AddConsole(configuration)
             .AddHosting(configuration)
+            .AddOperations(configuration)
             .AddDocs();
         settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
         app.UseForwardedHeaders();
         app.UseTokenPoolErrors();
+        app.MapOperations();
         app.UseMiddleware<HostRouting>();
         app.UseSignInOutsideTheApi();
         app.MapHealth();

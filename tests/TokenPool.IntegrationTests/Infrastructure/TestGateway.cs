@@ -19,8 +19,8 @@ internal sealed class TestGatewayOptions
     /// <summary>Simulated upstream channels to start, each with its own upstream key. One by default.</summary>
     public int Channels { get; set; } = 1;
 
-    /// <summary>The wire API each simulated channel speaks.</summary>
-    public WireApi Wire { get; set; } = WireApi.Responses;
+    /// <summary>The wire APIs each simulated channel serves (what OpenAI serves by default).</summary>
+    public WireSet Wire { get; set; } = WireSet.OpenAi;
 
     /// <summary>Use the built-in simulator that <c>tokenpool serve</c> starts when no channel exists.</summary>
     public bool BuiltInSimulator { get; set; }
@@ -32,6 +32,9 @@ internal sealed class TestGatewayOptions
 
     /// <summary>Per-channel set-up; when empty, <see cref="Channels"/> default channels are made.</summary>
     public List<TestChannel> ChannelList { get; } = [];
+
+    /// <summary>Extra set-up of the server's builder, applied after the gateway's own (e.g. an in-memory trace exporter).</summary>
+    public Action<WebApplicationBuilder>? Customize { get; set; }
 }
 
 /// <summary>One simulated upstream channel as a test wants it.</summary>
@@ -51,7 +54,13 @@ internal sealed record TestChannel
 
     public FaultProfile Faults { get; init; } = FaultProfile.None;
 
-    public WireApi? Wire { get; init; }
+    /// <summary>The real server the channel's simulated upstream imitates (OpenAI by default): vLLM, Ollama, DeepSeek, SGLang, Anthropic.</summary>
+    public SimulatorFlavor Flavor { get; init; } = SimulatorFlavor.OpenAi;
+
+    /// <summary>Behaviour for every request to this upstream that asks for none itself, e.g. <c>agent</c> (see <see cref="SimulatorFaults"/>).</summary>
+    public string? SimulatorDefaults { get; init; }
+
+    public WireSet? Wire { get; init; }
 
     /// <summary>Point the channel at a loopback port nothing listens on.</summary>
     public bool Unreachable { get; init; }
@@ -95,6 +104,9 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IReadOnlyList<SimulatorHost> Upstreams => _upstreams;
 
+    /// <summary>The built-in simulator <c>serve</c> started (with <see cref="TestGatewayOptions.BuiltInSimulator"/>), read in process.</summary>
+    public SimulatorHost? BuiltInUpstream => Get<BuiltInSimulator>().Host;
+
     public IReadOnlyList<string> UpstreamKeys { get; }
 
     /// <summary>The channel ids, in the order of <see cref="Upstreams"/>.</summary>
@@ -136,13 +148,20 @@ internal sealed class TestGateway : IAsyncDisposable
         {
             var key = "sk-upstream-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
             upstreamKeys.Add(key);
-            upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions { ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults }));
+            upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions
+            {
+                ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults, Flavor = spec.Flavor, Defaults = spec.SimulatorDefaults,
+            }));
         }
 
         var app = TokenPoolServer.Build(new ServeSettings("http://127.0.0.1:0", dataDirectory)
         {
             Overrides = options.Settings,
-            Customize = builder => builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug),
+            Customize = builder =>
+            {
+                builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+                options.Customize?.Invoke(builder);
+            },
         });
         await app.Services.InitializeStoreAsync(CancellationToken.None);
         var channels = app.Services.GetRequiredService<ChannelService>();
