@@ -41,6 +41,8 @@ internal sealed partial class ReservationReconciler(
             await db.SaveChangesAsync(cancellationToken);
         }
 
+        // What a killed predecessor answered but never wrote is settled first, against the leases it still holds.
+        await writer.ReplayJournalAsync(cancellationToken);
         var released = await ReleaseAsync(atStart: true, cancellationToken);
         if (released > 0)
         {

@@ -5,14 +5,18 @@ using TokenPool.Data;
 namespace TokenPool.Billing;
 
 /// <summary>A finished request waiting to be written: its usage record and what it held from its key's lease.</summary>
-internal sealed record Settlement(UsageRecord Record, long ReservedMicros, bool HasReservation);
+internal sealed record Settlement(UsageRecord Record, long ReservedMicros, bool HasReservation)
+{
+    /// <summary>The lease the request held from, when not this process's lease of its key (a settlement replayed from the journal).</summary>
+    public string? LeaseId { get; init; }
+}
 
 /// <summary>
 /// Writes usage records and settles what requests held, off the request path, in batches, through the ledger store. Settling is idempotent per request id: a request whose usage record exists is settled already and
 /// moves no money again. Records queued at shutdown are written after the server has stopped taking
 /// requests, and the leases' unused room is returned after them, so a normal shutdown loses nothing.
 /// </summary>
-internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger, IOptions<BillingOptions> options, ILogger<UsageWriter> logger)
+internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger, SettlementJournal journal, IOptions<BillingOptions> options, ILogger<UsageWriter> logger)
     : IHostedLifecycleService
 {
     private readonly Channel<Settlement> _queue = Channel.CreateBounded<Settlement>(
@@ -25,6 +29,8 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
     private readonly long _overdraftMicros = options.Value.OverdraftMicros;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private Task? _journalLoop;
+    private readonly CancellationTokenSource _journalStop = new();
     private long _enqueued;
     private long _written;
 
@@ -35,7 +41,10 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
     public ValueTask EnqueueAsync(Settlement settlement)
     {
         settlement = ledger.Finished(settlement);
+
+        // Counted before it is journaled: the journal is emptied only when everything counted is written.
         Interlocked.Increment(ref _enqueued);
+        journal.Append(settlement, ledger.LeaseId(settlement.Record.AccountId, settlement.Record.KeyId));
         return _queue.Writer.TryWrite(settlement) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(settlement);
     }
 
@@ -68,7 +77,49 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _loop = Task.Run(RunAsync, CancellationToken.None);
+        _journalLoop = Task.Run(JournalAsync, CancellationToken.None);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Settles what a killed predecessor journaled and never wrote, against the leases it held from; call at start, before
+    /// the predecessor's leases are released. Returns how many it found.
+    /// </summary>
+    public async Task<int> ReplayJournalAsync(CancellationToken cancellationToken)
+    {
+        var left = journal.ReadLeftOver();
+        if (left.Count > 0)
+        {
+            await WriteNowAsync([.. left.Select(l => l.Settlement)], cancellationToken);
+            LogReplayed(logger, left.Count);
+        }
+
+        journal.Clear();
+        return left.Count;
+    }
+
+    private async Task JournalAsync()
+    {
+        while (!_journalStop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(SettlementJournal.FlushInterval, _journalStop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            try
+            {
+                journal.Flush(() => Interlocked.Read(ref _written) >= Interlocked.Read(ref _enqueued));
+            }
+            catch (IOException ex)
+            {
+                LogJournalFailed(logger, ex);
+            }
+        }
     }
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -86,6 +137,14 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
             await _loop.WaitAsync(cancellationToken);
         }
 
+        await _journalStop.CancelAsync();
+        if (_journalLoop is not null)
+        {
+            await _journalLoop.WaitAsync(cancellationToken);
+        }
+
+        // Everything is written: the journal has nothing left to replay.
+        journal.Flush(() => true);
         await ledger.ReturnAllUnusedAsync(cancellationToken);
     }
 
@@ -158,7 +217,7 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
         var batch = settlements.Select(ledger.AsFinished).ToList();
         var accounts = batch.Where(s => s.HasReservation).Select(s => s.Record.AccountId).ToHashSet();
         var leases = ledger.LeaseIdsOf(accounts)
-            .Concat(batch.Where(s => s.HasReservation).Select(s => ledger.LeaseId(s.Record.AccountId, s.Record.KeyId)))
+            .Concat(batch.Where(s => s.HasReservation).Select(s => s.LeaseId ?? ledger.LeaseId(s.Record.AccountId, s.Record.KeyId)))
             .ToHashSet(StringComparer.Ordinal);
         var scope = new SettlementScope(accounts, batch.Select(s => s.Record.KeyId).ToHashSet(), leases, batch.Select(s => s.Record.RequestId).ToHashSet(StringComparer.Ordinal));
         var taken = new List<(Lease Lease, long Amount)>();
@@ -202,7 +261,7 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
             }
 
             var reserved = settlement.ReservedMicros;
-            var leaseId = ledger.LeaseId(record.AccountId, record.KeyId);
+            var leaseId = settlement.LeaseId ?? ledger.LeaseId(record.AccountId, record.KeyId);
             if (leases.GetValueOrDefault(leaseId) < reserved)
             {
                 // The lease was released (by reconciliation, after its expiry): nothing is held, so nothing is charged.
@@ -298,6 +357,12 @@ internal sealed partial class UsageWriter(ILedgerStore store, QuotaLedger ledger
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Request {RequestId} settled after its lease was released; nothing charged")]
     private static partial void LogLeaseReleased(ILogger logger, string requestId);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Settled {Count} requests from the journal of a run that was killed")]
+    private static partial void LogReplayed(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Error, Message = "Writing the settlement journal failed; retrying")]
+    private static partial void LogJournalFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Lease {LeaseId} holds less than the {AmountMicros} micro-USD to give back; it was released already")]
     private static partial void LogLeaseShort(ILogger logger, string leaseId, long amountMicros);
