@@ -62,11 +62,31 @@ internal sealed record BridgeOptions
 
     /// <summary>The time the translated answer says it was created (Unix seconds).</summary>
     public long CreatedAt { get; init; }
+
+    /// <summary>
+    /// What <see cref="IBridge.TranslateRequest"/> learned about the request that the answer's translation needs
+    /// (<see cref="BridgeRequest.Context"/>): pass it on to <see cref="IBridge.StartStream"/> and
+    /// <see cref="IBridge.TranslateResponse"/>. Without it custom tools, tool search and namespaced tools come back
+    /// to a Responses client as plain function calls.
+    /// </summary>
+    public BridgeContext? Context { get; init; }
+
+    /// <summary>
+    /// The output-limit field a Chat Completions upstream reads: <c>max_tokens</c> (the default: what vLLM, Ollama,
+    /// DeepSeek and SGLang read) or <c>max_completion_tokens</c> (OpenAI's reasoning models).
+    /// </summary>
+    public string? ChatOutputLimitField { get; init; }
 }
 
 /// <summary>A translated request body, or the client error that says why it cannot be carried.</summary>
 internal readonly record struct BridgeRequest(byte[]? Body, ApiError? Error)
 {
+    /// <summary>What the answer's translation needs to know about this request; hand it back in <see cref="BridgeOptions.Context"/>.</summary>
+    public BridgeContext? Context { get; init; }
+
+    /// <summary>What the client sent that the upstream API cannot carry (hosted tools, unknown items), for the log.</summary>
+    public IReadOnlyList<string> Dropped { get; init; } = [];
+
     public static BridgeRequest Refused(ApiError error) => new(null, error);
 }
 
