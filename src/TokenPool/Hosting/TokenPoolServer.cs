@@ -4,6 +4,7 @@ using TokenPool.Billing;
 using TokenPool.Data;
 using TokenPool.Docs;
 using TokenPool.Gateway;
+using TokenPool.Gateway.Translation;
 using TokenPool.Keys;
 using TokenPool.Upstreams;
 using TokenPool.WebConsole;
@@ -49,6 +50,7 @@ internal static class TokenPoolServer
             .AddBillingServices()
             .AddUpstreams(configuration)
             .AddGateway(configuration)
+            .AddTranslation()
             .AddConsole(configuration)
             .AddHosting(configuration)
             .AddDocs();
