@@ -72,18 +72,23 @@ internal sealed class MessagesStreamReader(IReplySink sink) : UpstreamStreamRead
                     break;
             }
         }
-        else if (type.SequenceEqual("message_start"u8) || type.SequenceEqual("message_delta"u8))
+        else if (type.SequenceEqual("message_start"u8))
         {
             ReadMessageFields(ref reader);
         }
-        else if (type.SequenceEqual("message_stop"u8))
+        else if (type.SequenceEqual("message_delta"u8))
         {
+            // The stop reason and the final usage: the answer is whole even if message_stop never comes.
+            ReadMessageFields(ref reader);
             if (_usageSeen)
             {
                 Sink.Usage(Usage());
             }
 
             Sink.Finish(_finish == FinishReason.None ? FinishReason.Stop : _finish, _stopSequence);
+        }
+        else if (type.SequenceEqual("message_stop"u8))
+        {
             Sink.Completed();
             Ended = true;
         }
