@@ -6,6 +6,7 @@ using TokenPool.Docs;
 using TokenPool.Gateway;
 using TokenPool.Gateway.Translation;
 using TokenPool.Keys;
+using TokenPool.Operations;
 using TokenPool.Upstreams;
 using TokenPool.WebConsole;
 
@@ -53,12 +54,14 @@ internal static class TokenPoolServer
             .AddTranslation()
             .AddConsole(configuration)
             .AddHosting(configuration)
+            .AddOperations(configuration)
             .AddDocs();
         settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
         app.UseForwardedHeaders();
         app.UseTokenPoolErrors();
+        app.MapOperations();
         app.UseMiddleware<HostRouting>();
         app.UseSignInOutsideTheApi();
         app.MapHealth();
@@ -75,7 +78,7 @@ internal static class TokenPoolServer
     public static async Task PrepareAsync(this WebApplication app, CancellationToken cancellationToken)
     {
         var services = app.Services;
-        await services.InitializeStoreAsync(cancellationToken);
+        await services.InitializeStoreAsync(cancellationToken, migrate: services.GetRequiredService<Microsoft.Extensions.Options.IOptions<StoreOptions>>().Value.MigrateOnStart);
         await services.GetRequiredService<ChangeFeed>().PollOnceAsync(cancellationToken);
         await services.GetRequiredService<PriceCatalog>().LoadAsync(cancellationToken);
         await services.GetRequiredService<UpstreamPool>().LoadAsync(cancellationToken);
@@ -94,7 +97,17 @@ internal static class TokenPoolServer
         }
 
         await using var app = Build(settings);
-        await app.PrepareAsync(cancellationToken);
+        try
+        {
+            await app.PrepareAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is StoreNotReadyException or ArgumentException or System.Data.Common.DbException)
+        {
+            // A store that cannot be used as configured: one plain line (Npgsql's messages never carry the password).
+            await Console.Error.WriteLineAsync($"TokenPool cannot start: {ex.Message}");
+            return 1;
+        }
+
         try
         {
             await app.RunAsync();

@@ -2,20 +2,17 @@
 using System;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
-using TokenPool.Data;
+using TokenPool.Data.Sqlite;
 
 #nullable disable
 
-namespace TokenPool.Data.Migrations
+namespace TokenPool.Data.Sqlite.Migrations
 {
-    [DbContext(typeof(TokenPoolDb))]
-    [Migration("20261123040404_DropUsageRecordsCreatedAtIndex")]
-    partial class DropUsageRecordsCreatedAtIndex
+    [DbContext(typeof(SqliteTokenPoolDb))]
+    partial class SqliteTokenPoolDbModelSnapshot : ModelSnapshot
     {
-        /// <inheritdoc />
-        protected override void BuildTargetModel(ModelBuilder modelBuilder)
+        protected override void BuildModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.14");

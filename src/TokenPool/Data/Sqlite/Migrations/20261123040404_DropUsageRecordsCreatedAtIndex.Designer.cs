@@ -4,15 +4,15 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
-using TokenPool.Data;
+using TokenPool.Data.Sqlite;
 
 #nullable disable
 
-namespace TokenPool.Data.Migrations
+namespace TokenPool.Data.Sqlite.Migrations
 {
-    [DbContext(typeof(TokenPoolDb))]
-    [Migration("20261122153431_Initial")]
-    partial class Initial
+    [DbContext(typeof(SqliteTokenPoolDb))]
+    [Migration("20261123040404_DropUsageRecordsCreatedAtIndex")]
+    partial class DropUsageRecordsCreatedAtIndex
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -414,8 +414,6 @@ namespace TokenPool.Data.Migrations
                         .HasColumnName("status");
 
                     b.HasKey("Id");
-
-                    b.HasIndex("CreatedAt");
 
                     b.HasIndex("RequestId")
                         .IsUnique();
