@@ -54,6 +54,12 @@ internal sealed record BridgeOptions
     /// <summary>The one output-token limit TokenPool writes upstream, the one it holds money for; null writes none.</summary>
     public long? OutputLimit { get; init; }
 
+    /// <summary>
+    /// The field the upstream's dialect writes <see cref="OutputLimit"/> in for this channel (for Chat upstreams
+    /// <c>max_completion_tokens</c> when the channel also serves Responses, else <c>max_tokens</c>); null: the API's usual one.
+    /// </summary>
+    public string? OutputLimitField { get; init; }
+
     /// <summary>A Chat Completions client asked for the usage chunk (<c>stream_options.include_usage</c>).</summary>
     public bool ClientWantsUsage { get; init; }
 
@@ -70,12 +76,6 @@ internal sealed record BridgeOptions
     /// to a Responses client as plain function calls.
     /// </summary>
     public BridgeContext? Context { get; init; }
-
-    /// <summary>
-    /// The output-limit field a Chat Completions upstream reads: <c>max_tokens</c> (the default: what vLLM, Ollama,
-    /// DeepSeek and SGLang read) or <c>max_completion_tokens</c> (OpenAI's reasoning models).
-    /// </summary>
-    public string? ChatOutputLimitField { get; init; }
 }
 
 /// <summary>A translated request body, or the client error that says why it cannot be carried.</summary>

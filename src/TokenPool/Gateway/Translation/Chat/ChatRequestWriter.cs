@@ -10,7 +10,7 @@ namespace TokenPool.Gateway.Translation.Chat;
 /// (vLLM, Ollama, DeepSeek, SGLang; protocols §11.2).
 /// <list type="number">
 /// <item>The upstream model; exactly one output limit (<see cref="BridgeOptions.OutputLimit"/>, in
-/// <see cref="BridgeOptions.ChatOutputLimitField"/>); on streams <c>stream_options.include_usage:true</c>, so usage is exact.</item>
+/// <see cref="BridgeOptions.OutputLimitField"/>); on streams <c>stream_options.include_usage:true</c>, so usage is exact.</item>
 /// <item>One system message first: the instructions and every system/developer message, in order (many chat
 /// templates refuse a system message anywhere else).</item>
 /// <item>User messages: text (parts joined by blank lines) or, with images, content parts.</item>
@@ -76,7 +76,7 @@ internal static class ChatRequestWriter
 
             if (options.OutputLimit is { } limit)
             {
-                json.WriteNumber(options.ChatOutputLimitField ?? "max_tokens", limit);
+                json.WriteNumber(options.OutputLimitField ?? "max_tokens", limit);
             }
 
             if (conversation.Temperature is { } temperature)

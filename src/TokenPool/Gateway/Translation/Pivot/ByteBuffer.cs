@@ -36,6 +36,9 @@ internal sealed class ByteBuffer : IBufferWriter<byte>, IDisposable
 
     public void Clear() => Length = 0;
 
+    /// <summary>Forgets the bytes after the first <paramref name="length"/>.</summary>
+    public void Truncate(int length) => Length = Math.Min(Length, length);
+
     /// <summary>Empties the buffer and gives its array back to the pool.</summary>
     public void Dispose()
     {

@@ -19,7 +19,7 @@ namespace TokenPool.Gateway.Translation.Responses;
 /// <c>response.failed</c> with an error code. Items still open at a failure are not closed: Codex would keep
 /// them in its history and then retry the turn.</item>
 /// </list>
-/// Finished items are kept once, as the JSON written for their <c>output_item.done</c>, for the final event.
+/// Finished items are kept once, as the JSON written for their <c>output_item.done</c> (an array's inside), for the final event.
 /// </summary>
 internal sealed class ResponsesStreamWriter : ClientStreamWriter
 {
@@ -562,10 +562,7 @@ internal sealed class ResponsesStreamWriter : ClientStreamWriter
     /// <summary>Starts a finished item's JSON in the kept list; returns where it starts.</summary>
     private int BeginItem()
     {
-        if (!_done.IsEmpty)
-        {
-            _done.Append((byte)',');
-        }
+        _done.Append(_done.IsEmpty ? (byte)'[' : (byte)',');
 
         _itemJson.Reset(_done);
         return _done.Length;
@@ -591,11 +588,18 @@ internal sealed class ResponsesStreamWriter : ClientStreamWriter
         json.WriteString("status"u8, status);
         json.WriteString("model"u8, Options.ClientModel);
         json.WritePropertyName("output"u8);
-        Scratch.Clear();
-        Scratch.Append((byte)'[');
-        Scratch.Append(_done.Span);
-        Scratch.Append((byte)']');
-        json.WriteRawValue(Scratch.Span, skipInputValidation: true);
+        if (_done.IsEmpty)
+        {
+            json.WriteRawValue("[]"u8, skipInputValidation: true);
+        }
+        else
+        {
+            // The kept items already open with '[': close the array for this event only, with no copy.
+            var length = _done.Length;
+            _done.Append((byte)']');
+            json.WriteRawValue(_done.Span, skipInputValidation: true);
+            _done.Truncate(length);
+        }
         if (_usage is { } usage && (status.SequenceEqual("completed"u8) || status.SequenceEqual("incomplete"u8) || status.SequenceEqual("failed"u8)))
         {
             WriteUsage(json, usage);
