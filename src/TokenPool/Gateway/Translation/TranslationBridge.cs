@@ -62,9 +62,21 @@ internal sealed class TranslationBridge(ApiKind client, ApiKind upstream, Reason
                 ApiKind.Responses => ResponsesRequestWriter.Write(conversation!, options),
                 _ => MessagesRequestWriter.Write(conversation!, options),
             };
+            var images = conversation!.Items.Sum(item => item switch
+            {
+                MessageItem message => message.Content.Count(part => part is ImagePart),
+                ToolResultItem result => result.Output.Count(part => part is ImagePart),
+                _ => 0,
+            });
+            var (bound, estimate) = BridgeContext.InputBounds(body.Length, images);
             return new BridgeRequest(body, null)
             {
-                Context = new BridgeContext(tools, conversation!.Stop),
+                Context = new BridgeContext(tools, conversation.Stop)
+                {
+                    InputTokenBound = bound,
+                    EstimatedInputTokens = estimate,
+                    OutputTokenBound = options.OutputLimit,
+                },
                 Dropped = conversation.Dropped,
             };
         }
@@ -105,6 +117,11 @@ internal sealed class TranslationBridge(ApiKind client, ApiKind upstream, Reason
             default:
                 MessagesReplyReader.Read(upstreamBody, reply);
                 break;
+        }
+
+        if (reply.UsageReported is { } usage)
+        {
+            reply.Usage((options.Context ?? BridgeContext.Empty).OwnUsage(usage));
         }
 
         return Client switch

@@ -255,4 +255,31 @@ public sealed class ResponsesClientOnChatUpstreamTests
         Assert.Equal("response.failed", events[^1].Data.Type());
         Assert.Equal("server_error", events[^1].Data.GetProperty("response").GetProperty("error").Str("code"));
     }
+
+    [Fact]
+    public void RunningTotalsOverAConversation_AreNotWrittenAsThisRequestsUsage()
+    {
+        // The request as the bridge wrote it upstream: its size bounds what its input can be.
+        var request = Bridge(ApiKind.Responses, ApiKind.ChatCompletions).TranslateRequest("""{"model":"m","input":"say hi"}"""u8, Options(ApiKind.Responses));
+        var upstream = Sse(Chunk("\"content\":\"hi\""), Chunk("", "stop"),
+            Usage("\"prompt_tokens\":1800000,\"completion_tokens\":900000,\"total_tokens\":2700000,\"prompt_tokens_details\":{\"cached_tokens\":1700000}"), "[DONE]");
+
+        var usage = Translate(upstream, request.Context)[^1].Data.GetProperty("response").GetProperty("usage");
+
+        Assert.Equal(request.Context!.EstimatedInputTokens, usage.GetProperty("input_tokens").GetInt64());
+        Assert.True(usage.GetProperty("input_tokens").GetInt64() is > 0 and < 1000);
+        Assert.True(usage.GetProperty("input_tokens_details").GetProperty("cached_tokens").GetInt64() <= usage.GetProperty("input_tokens").GetInt64());
+        Assert.Equal(4096, usage.GetProperty("output_tokens").GetInt64());
+    }
+
+    [Fact]
+    public void PlausibleUsage_IsWrittenExactlyAsReported()
+    {
+        var request = Bridge(ApiKind.Responses, ApiKind.ChatCompletions).TranslateRequest("""{"model":"m","input":"say hi"}"""u8, Options(ApiKind.Responses));
+        var upstream = Sse(Chunk("\"content\":\"hi\""), Chunk("", "stop"), Usage("\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15"), "[DONE]");
+
+        var usage = Translate(upstream, request.Context)[^1].Data.GetProperty("response").GetProperty("usage");
+
+        Assert.Equal((12, 3), (usage.GetProperty("input_tokens").GetInt32(), usage.GetProperty("output_tokens").GetInt32()));
+    }
 }

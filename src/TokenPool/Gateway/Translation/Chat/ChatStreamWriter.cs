@@ -99,7 +99,7 @@ internal sealed class ChatStreamWriter(BridgeOptions options) : ClientStreamWrit
     {
     }
 
-    public override void Usage(in ReplyUsage usage) => _usage = usage;
+    public override void Usage(in ReplyUsage usage) => _usage = Context.OwnUsage(usage);
 
     public override void Finish(FinishReason reason, string? stopSequence) => _finish = reason;
 

@@ -173,7 +173,7 @@ internal sealed class MessagesStreamWriter : ClientStreamWriter
         }
     }
 
-    public override void Usage(in ReplyUsage usage) => _usage = usage;
+    public override void Usage(in ReplyUsage usage) => _usage = Context.OwnUsage(usage);
 
     public override void Finish(FinishReason reason, string? stopSequence)
     {

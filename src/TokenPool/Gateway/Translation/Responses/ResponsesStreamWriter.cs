@@ -238,7 +238,7 @@ internal sealed class ResponsesStreamWriter : ClientStreamWriter
         }
     }
 
-    public override void Usage(in ReplyUsage usage) => _usage = usage;
+    public override void Usage(in ReplyUsage usage) => _usage = Context.OwnUsage(usage);
 
     public override void Finish(FinishReason reason, string? stopSequence) => _finish = reason;
 
