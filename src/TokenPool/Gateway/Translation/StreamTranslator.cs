@@ -10,6 +10,8 @@ namespace TokenPool.Gateway.Translation;
 /// </summary>
 internal sealed class StreamTranslator(UpstreamStreamReader reader, ClientStreamWriter writer) : IStreamTranslator
 {
+    private bool _begun;
+
     public bool Ended => writer.Ended;
 
     public void Write(ReadOnlySpan<byte> upstream, IBufferWriter<byte> client)
@@ -20,6 +22,12 @@ internal sealed class StreamTranslator(UpstreamStreamReader reader, ClientStream
         }
 
         writer.SetOutput(client);
+        if (!_begun && !upstream.IsEmpty)
+        {
+            _begun = true;
+            writer.Begin();
+        }
+
         reader.Feed(upstream);
     }
 

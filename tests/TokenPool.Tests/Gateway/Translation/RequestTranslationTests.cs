@@ -226,4 +226,44 @@ public sealed class RequestTranslationTests
         Assert.Equal(400, result.Error?.Status);
         Assert.Equal("invalid_json", result.Error?.Code);
     }
+
+    [Fact]
+    public void ThinkingModeUpstream_ToolCallTurnsWhoseReasoningIsLost_GetTheFieldEmpty()
+    {
+        var stream = Events(Stream(ApiKind.Responses, ApiKind.ChatCompletions, ChatTranscripts.DeepSeek));
+        var output = stream[^1].Data.GetProperty("response").GetProperty("output");
+        var body = $$"""
+            {"model":"m","input":[{"role":"user","content":"one"},
+              {"type":"function_call","call_id":"old","name":"bash","arguments":"{}"},{"type":"function_call_output","call_id":"old","output":"x"},
+              {"role":"user","content":"two"},{{output[0].GetRawText()}},{{output[1].GetRawText()}},
+              {"type":"function_call_output","call_id":"call_ds","output":"a.txt"}]}
+            """;
+
+        var assistants = Request(ApiKind.Responses, ApiKind.ChatCompletions, body).Body.GetProperty("messages").EnumerateArray()
+            .Where(m => m.Str("role") == "assistant").ToList();
+
+        Assert.Equal("", assistants[0].Str("reasoning_content"));
+        Assert.Equal("I should list the files.", assistants[1].Str("reasoning_content"));
+    }
+
+    [Fact]
+    public void WithoutAnyCarriedReasoning_NoReasoningFieldIsWritten()
+    {
+        var body = Request(ApiKind.Responses, ApiKind.ChatCompletions,
+            """{"model":"m","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"x"}]}""").Body;
+
+        Assert.False(body.GetProperty("messages")[0].TryGetProperty("reasoning_content", out _));
+    }
+
+    [Fact]
+    public void WhatIsLeftOut_IsNamedBoundedAndCounted_SinceTheClientChoosesTheNames()
+    {
+        var items = string.Join(",", Enumerable.Range(0, 40).Select(i => $$"""{"type":"{{new string('x', 200)}}{{i}}"}"""));
+
+        var result = Bridge(ApiKind.Responses, ApiKind.ChatCompletions).TranslateRequest(System.Text.Encoding.UTF8.GetBytes($$"""{"model":"m","input":[{{items}}]}"""), Options(ApiKind.Responses));
+
+        Assert.Null(result.Error);
+        Assert.True(result.Dropped.Count <= 16);
+        Assert.All(result.Dropped, d => Assert.True(d.Length <= 40));
+    }
 }

@@ -282,4 +282,15 @@ public sealed class ResponsesClientOnChatUpstreamTests
 
         Assert.Equal((12, 3), (usage.GetProperty("input_tokens").GetInt32(), usage.GetProperty("output_tokens").GetInt32()));
     }
+
+    [Fact]
+    public void TheResponseIsAnnouncedAtTheUpstreamsFirstBytes_BeforeAnyContent()
+    {
+        using var translator = Bridge(ApiKind.Responses, ApiKind.ChatCompletions).StartStream(Options(ApiKind.Responses));
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+
+        translator.Write(Sse(Chunk("\"role\":\"assistant\",\"content\":\"\"")), output);
+
+        Assert.Equal(["response.created", "response.in_progress"], Events(System.Text.Encoding.UTF8.GetString(output.WrittenSpan)).Select(e => e.Data.Type()));
+    }
 }

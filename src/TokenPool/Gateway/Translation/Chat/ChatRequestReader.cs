@@ -57,7 +57,7 @@ internal static class ChatRequestReader
                 }
                 else
                 {
-                    conversation.Dropped.Add(type ?? "tool without a type");
+                    conversation.Drop(type ?? "tool without a type");
                 }
             }
         }
@@ -168,7 +168,7 @@ internal static class ChatRequestReader
 
                 break;
             default:
-                conversation.Dropped.Add($"{role ?? "unknown"} message");
+                conversation.Drop($"{role ?? "unknown"} message");
                 break;
         }
     }

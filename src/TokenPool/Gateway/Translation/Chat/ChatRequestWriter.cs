@@ -16,7 +16,7 @@ namespace TokenPool.Gateway.Translation.Chat;
 /// <item>User messages: text (parts joined by blank lines) or, with images, content parts.</item>
 /// <item>One assistant message per assistant turn: its text, its <c>tool_calls</c>, and the reasoning the upstream made
 /// last time (<c>reasoning_content</c> or <c>reasoning</c>, restored from TokenPool's seal) — DeepSeek needs it back
-/// before a tool result.</item>
+/// before a tool result, so once any turn carries it, a tool-call turn whose reasoning is lost gets the field empty.</item>
 /// <item>Tool results as <c>role:"tool"</c> messages (an error is said in the text, as Chat has no flag; images are
 /// left out). A call with no result gets one that says so, and a result with no call becomes user text, since Chat
 /// servers refuse both.</item>
@@ -177,7 +177,11 @@ internal static class ChatRequestWriter
             json.WriteEndObject();
         }
 
-        var turn = new AssistantTurn();
+        // An upstream in thinking mode (DeepSeek) refuses an assistant tool-call message without its reasoning. When any
+        // earlier turn carries this upstream's reasoning, the turns whose reasoning is lost get the field, empty.
+        var replay = conversation.Items.OfType<ReasoningItem>().Select(r => r.Carry?.Origin)
+            .FirstOrDefault(o => o is ReasoningOrigin.ChatReasoningContent or ReasoningOrigin.ChatReasoning);
+        var turn = new AssistantTurn { ReplayField = replay };
         var calls = new HashSet<string>(StringComparer.Ordinal);
         var unanswered = new List<string>();
         foreach (var item in conversation.Items)
@@ -353,6 +357,9 @@ internal static class ChatRequestWriter
 
         public ReasoningCarry? Reasoning { get; set; }
 
+        /// <summary>The reasoning field to write, empty, on a tool-call turn whose reasoning is lost; null writes none.</summary>
+        public ReasoningOrigin? ReplayField { get; init; }
+
         public bool HasContent => Text.Count > 0 || Calls.Count > 0;
 
         public void Flush(Utf8JsonWriter json, List<string> unanswered)
@@ -378,6 +385,10 @@ internal static class ChatRequestWriter
             if (Reasoning is { } reasoning)
             {
                 json.WriteString(reasoning.Origin == ReasoningOrigin.ChatReasoning ? "reasoning"u8 : "reasoning_content"u8, reasoning.Text);
+            }
+            else if (ReplayField is { } field && Calls.Count > 0)
+            {
+                json.WriteString(field == ReasoningOrigin.ChatReasoning ? "reasoning"u8 : "reasoning_content"u8, ""u8);
             }
 
             if (Calls.Count > 0)

@@ -65,7 +65,7 @@ internal static class MessagesRequestReader
                 }
                 else
                 {
-                    conversation.Dropped.Add(type ?? "tool without a name");
+                    conversation.Drop(type ?? "tool without a name");
                 }
             }
         }
@@ -196,7 +196,7 @@ internal static class MessagesRequestReader
                     conversation.Items.Add(new ReasoningItem(Str(block, "thinking") ?? "", seal.Open(Str(block, "signature"))));
                     break;
                 case var other:
-                    conversation.Dropped.Add(other ?? "block without a type");
+                    conversation.Drop(other ?? "block without a type");
                     break;
             }
         }

@@ -43,6 +43,11 @@ internal abstract class ClientStreamWriter : IReplySink, IDisposable
     /// <summary>Where the next events go: the seam's buffer for the current upstream chunk.</summary>
     public void SetOutput(IBufferWriter<byte> output) => _output = output;
 
+    /// <summary>The upstream's stream has begun: APIs that announce a response at once (Responses, Messages) do it now.</summary>
+    public virtual void Begin()
+    {
+    }
+
     public abstract void Reasoning(ReadOnlySpan<byte> text);
 
     public abstract void ReasoningOrigin(ReasoningOrigin origin, ReadOnlySpan<byte> blob);

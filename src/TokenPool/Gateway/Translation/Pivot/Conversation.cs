@@ -31,8 +31,22 @@ internal sealed class Conversation
     /// <summary>Structured output asked for (JSON object or JSON schema); null for plain text.</summary>
     public OutputFormat? Format { get; set; }
 
-    /// <summary>What the request carried that the upstream API cannot (tool types, fields), named for the context and the log.</summary>
+    /// <summary>What the request carried that the upstream API cannot (tool types, item types), named for the log.</summary>
     public List<string> Dropped { get; } = [];
+
+    /// <summary>Notes something left out. The names come from the client, so each is cut to 40 characters and at most 16 distinct ones are kept.</summary>
+    public void Drop(string what)
+    {
+        if (what.Length > 40)
+        {
+            what = what[..40];
+        }
+
+        if (Dropped.Count < 16 && !Dropped.Contains(what))
+        {
+            Dropped.Add(what);
+        }
+    }
 }
 
 internal enum ItemRole

@@ -168,7 +168,7 @@ internal static class ResponsesRequestReader
                 conversation.Items.Add(new ReasoningItem(string.Join("\n\n", summary), carry));
                 break;
             default:
-                conversation.Dropped.Add(type ?? "item without a type");
+                conversation.Drop(type ?? "item without a type");
                 break;
         }
     }
@@ -268,7 +268,7 @@ internal static class ResponsesRequestReader
             case "tool_search":
                 if (Str(tool, "execution") is "server")
                 {
-                    conversation.Dropped.Add("tool_search (server)");
+                    conversation.Drop("tool_search (server)");
                     return;
                 }
 
@@ -280,7 +280,7 @@ internal static class ResponsesRequestReader
                     ToolKind.ToolSearch));
                 break;
             case var other:
-                conversation.Dropped.Add(other ?? "tool without a type");
+                conversation.Drop(other ?? "tool without a type");
                 break;
         }
     }

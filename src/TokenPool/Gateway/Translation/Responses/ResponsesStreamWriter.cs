@@ -61,6 +61,14 @@ internal sealed class ResponsesStreamWriter : ClientStreamWriter
 
     public override bool HasFinish => _finish != FinishReason.None;
 
+    public override void Begin()
+    {
+        if (!Ended)
+        {
+            EnsureStarted();
+        }
+    }
+
     public override void Reasoning(ReadOnlySpan<byte> text)
     {
         if (Ended)
