@@ -32,6 +32,9 @@ internal sealed class ReasoningSeal(IDataProtectionProvider provider)
     /// <summary>Whether a client-sent blob claims to be one of TokenPool's seals (a pass-through to a native upstream should drop such items).</summary>
     public static bool LooksSealed(ReadOnlySpan<char> value) => value.StartsWith(Prefix, StringComparison.Ordinal);
 
+    /// <summary>The same test on a raw (UTF-8) <c>encrypted_content</c> or <c>signature</c> value, for a pass-through that reads bytes.</summary>
+    public static bool LooksSealed(ReadOnlySpan<byte> value) => value.StartsWith("tpr1_"u8);
+
     /// <summary>Seals reasoning whose text and blob are escaped JSON string content.</summary>
     public string Seal(ReasoningOrigin origin, ReadOnlySpan<byte> escapedText, ReadOnlySpan<byte> escapedBlob)
     {

@@ -156,4 +156,24 @@ public sealed class TerminalEventTests
 
     /// <summary>The upstream's first <paramref name="count"/> events.</summary>
     private static byte[] Prefix(ApiKind upstream, int count) => Encoding.UTF8.GetBytes(string.Concat(Events(upstream).Take(count)));
+
+    [Theory]
+    [InlineData("""{"error":{"message":"This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.","type":"BadRequestError","code":400}}""")]
+    [InlineData("""{"object":"error","message":"The prompt is too long for the context window.","type":"BadRequestError","code":400}""")]
+    public void ContextOverflowMidStream_ReachesCodexAsContextLengthExceeded_SoItCompactsInsteadOfRetrying(string error)
+    {
+        var stream = Stream(ApiKind.Responses, ApiKind.ChatCompletions, Sse(error));
+
+        Assert.Equal("context_length_exceeded", BridgeHarness.Events(stream)[^1].Data.GetProperty("response").GetProperty("error").Str("code"));
+    }
+
+    [Fact]
+    public void TokenPoolsSeals_AreRecognisedFromTheirBytes()
+    {
+        var sealedValue = Seal.Seal(TokenPool.Gateway.Translation.Pivot.ReasoningOrigin.ChatReasoning, "x"u8, default);
+
+        Assert.True(ReasoningSeal.LooksSealed(Encoding.UTF8.GetBytes(sealedValue)));
+        Assert.True(ReasoningSeal.LooksSealed(sealedValue));
+        Assert.False(ReasoningSeal.LooksSealed("gAAAAABreal"u8));
+    }
 }

@@ -48,14 +48,24 @@ internal static class UpstreamFailure
         return From(type, code, message);
     }
 
+    /// <summary>
+    /// Whether an upstream's message says the conversation is too long for the model (vLLM and SGLang send it with a
+    /// numeric code, Anthropic as <c>invalid_request_error</c>): Codex must hear <c>context_length_exceeded</c> to
+    /// compact rather than retry.
+    /// </summary>
+    private static bool IsContextOverflow(string? message) =>
+        message is not null
+        && (message.Contains("context length", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("context window", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("prompt is too long", StringComparison.OrdinalIgnoreCase));
+
     public static ApiError From(string? type, string? code, string? message)
     {
         code ??= type switch
         {
+            _ when IsContextOverflow(message) => "context_length_exceeded",
             "rate_limit_error" or "rate_limit_exceeded" => "rate_limit_exceeded",
             "overloaded_error" => "server_is_overloaded",
-            "invalid_request_error" when message is not null && message.Contains("context", StringComparison.OrdinalIgnoreCase)
-                && (message.Contains("length", StringComparison.OrdinalIgnoreCase) || message.Contains("window", StringComparison.OrdinalIgnoreCase)) => "context_length_exceeded",
             _ => "server_error",
         };
         if (code.Length > 64)
