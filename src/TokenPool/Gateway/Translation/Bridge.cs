@@ -60,6 +60,12 @@ internal sealed record BridgeOptions
     /// </summary>
     public string? OutputLimitField { get; init; }
 
+    /// <summary>
+    /// The upstream model refuses a reasoning effort (Ollama answers 400 "does not support thinking" for a model without
+    /// it; OpenAI's non-reasoning models refuse <c>reasoning</c>): the bridge then writes none, whatever the client asked.
+    /// </summary>
+    public bool OmitReasoningEffort { get; init; }
+
     /// <summary>A Chat Completions client asked for the usage chunk (<c>stream_options.include_usage</c>).</summary>
     public bool ClientWantsUsage { get; init; }
 

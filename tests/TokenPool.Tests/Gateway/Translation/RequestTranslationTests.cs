@@ -266,4 +266,24 @@ public sealed class RequestTranslationTests
         Assert.True(result.Dropped.Count <= 16);
         Assert.All(result.Dropped, d => Assert.True(d.Length <= 40));
     }
+
+    [Theory]
+    [InlineData("ChatCompletions", "reasoning_effort")]
+    [InlineData("Responses", "reasoning")]
+    [InlineData("Messages", "thinking")]
+    public void UpstreamThatRefusesReasoning_GetsNone_WhateverTheClientAsked(string upstreamApi, string field)
+    {
+        var upstream = Enum.Parse<ApiKind>(upstreamApi);
+        var client = upstream == ApiKind.Responses ? ApiKind.ChatCompletions : ApiKind.Responses;
+        var body = client == ApiKind.Responses
+            ? """{"model":"m","input":"x","reasoning":{"effort":"high"}}"""
+            : """{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"high"}""";
+        var bridge = Bridge(client, upstream);
+
+        var asked = JsonDocument.Parse(bridge.TranslateRequest(System.Text.Encoding.UTF8.GetBytes(body), Options(client)).Body!).RootElement;
+        var omitted = JsonDocument.Parse(bridge.TranslateRequest(System.Text.Encoding.UTF8.GetBytes(body), Options(client) with { OmitReasoningEffort = true }).Body!).RootElement;
+
+        Assert.True(asked.TryGetProperty(field, out _));
+        Assert.False(omitted.TryGetProperty(field, out _));
+    }
 }

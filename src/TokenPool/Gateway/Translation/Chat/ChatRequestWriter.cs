@@ -100,7 +100,7 @@ internal static class ChatRequestWriter
                 json.WriteEndArray();
             }
 
-            if (Effort(conversation.Effort) is { } effort)
+            if (!options.OmitReasoningEffort && Effort(conversation.Effort) is { } effort)
             {
                 json.WriteString("reasoning_effort"u8, effort);
             }

@@ -36,7 +36,7 @@ internal static class MessagesRequestWriter
     public static byte[] Write(Conversation conversation, BridgeOptions options)
     {
         var maxTokens = options.OutputLimit ?? DefaultMaxTokens;
-        var budget = ThinkingBudget(conversation, maxTokens);
+        var budget = options.OmitReasoningEffort ? null : ThinkingBudget(conversation, maxTokens);
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = ApiError.WriterOptions.Encoder, SkipValidation = true }))
         {

@@ -100,7 +100,7 @@ internal static class ResponsesRequestWriter
                 json.WriteNumber("top_p"u8, topP);
             }
 
-            if (conversation.Effort is { } effort)
+            if (!options.OmitReasoningEffort && conversation.Effort is { } effort)
             {
                 json.WriteStartObject("reasoning"u8);
                 json.WriteString("effort"u8, effort == "max" ? "xhigh" : effort);
