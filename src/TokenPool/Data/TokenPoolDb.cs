@@ -35,6 +35,16 @@ internal sealed class TokenPoolDb(DbContextOptions<TokenPoolDb> options) : DbCon
 
     public DbSet<ChangeLogEntry> ChangeLog => Set<ChangeLogEntry>();
 
+    public DbSet<AccountSession> Sessions => Set<AccountSession>();
+
+    public DbSet<AccountToken> AccountTokens => Set<AccountToken>();
+
+    public DbSet<RecoveryCode> RecoveryCodes => Set<RecoveryCode>();
+
+    public DbSet<Passkey> Passkeys => Set<Passkey>();
+
+    public DbSet<SecurityPolicy> SecurityPolicy => Set<SecurityPolicy>();
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<Account>(e =>
@@ -43,7 +53,10 @@ internal sealed class TokenPoolDb(DbContextOptions<TokenPoolDb> options) : DbCon
             e.HasIndex(a => a.NormalizedEmail).IsUnique();
             e.Property(a => a.Email).HasMaxLength(320);
             e.Property(a => a.NormalizedEmail).HasMaxLength(320);
+            e.Ignore(a => a.HasTotp);
         });
+
+        AccountsModel.Configure(b);
 
         b.Entity<AuditEvent>(e =>
         {
