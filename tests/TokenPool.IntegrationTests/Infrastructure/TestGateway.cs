@@ -129,6 +129,9 @@ internal sealed class TestGateway : IAsyncDisposable
             upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions { ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults }));
         }
 
+        // Every test browses from loopback: sign-ups are throttled per address only where a test asks for it.
+        options.Settings.TryAdd("Accounts:MaxSignUpsPerAddress", "10000");
+        options.Settings.TryAdd("Accounts:MaxSignUpsPerNetwork", "100000");
         var app = TokenPoolServer.Build(new ServeSettings("http://127.0.0.1:0", dataDirectory)
         {
             Overrides = options.Settings,
