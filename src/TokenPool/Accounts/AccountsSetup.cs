@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Identity;
+using TokenPool.Mail;
 
 namespace TokenPool.Accounts;
 
@@ -9,6 +10,12 @@ internal static class AccountsSetup
         services.AddOptions<AccountOptions>().Bind(configuration.GetSection(AccountOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IPasswordHasher<Account>, PasswordHasher<Account>>();
         services.AddSingleton<AccountService>();
+        services.AddSingleton<SessionStore>();
+        services.AddSingleton<OneTimeTokens>();
+        services.AddSingleton<TwoFactor>();
+        services.AddSingleton<PasskeyService>();
+        services.AddSingleton<SecurityPolicies>();
+        services.AddMail(configuration);
         return services;
     }
 }
