@@ -96,8 +96,10 @@ internal sealed class SignUpModel(
         else
         {
             accounts.CheckNoPassword(password);
-            if (site is not null)
+            var subject = "signup:" + existing.Id;
+            if (site is not null && throttle.RetryAfter(throttle.ResetMailsForAccount, subject) is null)
             {
+                throttle.Record(throttle.ResetMailsForAccount, subject);
                 mail.Enqueue(AccountMail.AlreadyRegistered(existing, $"{site}/console/sign-in", $"{site}/console/forgot-password"));
             }
         }
