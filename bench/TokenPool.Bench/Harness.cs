@@ -4,7 +4,7 @@ using System.Text;
 
 namespace TokenPool.Bench;
 
-/// <summary>Entry point of the orchestrator: starts everything, runs the five measurements, reports, cleans up.</summary>
+/// <summary>Entry point of the orchestrator: starts everything, runs the six measurements, reports, cleans up.</summary>
 internal static class Harness
 {
     public static async Task<int> RunAsync(Args args)
@@ -114,6 +114,11 @@ internal sealed partial class BenchRun(BenchOptions options) : IDisposable
         if (only is null || only.Contains("throughput"))
         {
             await ThroughputAsync();
+        }
+
+        if (only is null || only.Contains("footprint"))
+        {
+            await FootprintAsync();
         }
 
         var loadAfter = File.ReadAllText("/proc/loadavg").Trim();

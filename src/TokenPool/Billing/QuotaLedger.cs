@@ -90,6 +90,24 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     public string LeaseId(long accountId, long keyId) =>
         string.Create(CultureInfo.InvariantCulture, $"{LeaseIdPrefix}{accountId}_{keyId}");
 
+    /// <summary>Leases this process holds now.</summary>
+    public int LeaseCount => _leases.Count;
+
+    /// <summary>The room this process has reserved in all its leases and no request holds.</summary>
+    public long LeaseUnusedMicros
+    {
+        get
+        {
+            long unused = 0;
+            foreach (var lease in _leases.Values)
+            {
+                unused += lease.Unused;
+            }
+
+            return unused;
+        }
+    }
+
     /// <summary>The room this process has reserved for the account (or one of its keys) and no request holds.</summary>
     public long UnusedMicros(long accountId, long? keyId = null)
     {

@@ -30,6 +30,9 @@ internal sealed partial class UsageWriter(Database database, QuotaLedger ledger,
     private long _enqueued;
     private long _written;
 
+    /// <summary>Usage records queued and not yet written.</summary>
+    public long QueueLength => Math.Max(0, Interlocked.Read(ref _enqueued) - Interlocked.Read(ref _written));
+
     /// <summary>Queues a finished request. Waits only when 100,000 records are already waiting.</summary>
     public ValueTask EnqueueAsync(Settlement settlement)
     {

@@ -21,11 +21,34 @@ internal static class TokenPoolCommands
         Recursive = true,
     };
 
+    private static readonly Option<string?> DatabaseFlag = new("--database")
+    {
+        Description = "The database: an Npgsql connection string or postgres:// URL selects PostgreSQL. Default: $TOKENPOOL_DATABASE, else SQLite in the data directory",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> Secrets = new("--secrets")
+    {
+        Description = "Folder of the deployment's key material, shared by every instance. Default: $TOKENPOOL_SECRETS, else secrets/ in the data directory",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> Redis = new("--redis")
+    {
+        Description = "Redis for limits and affinity shared across instances (StackExchange.Redis configuration, e.g. 127.0.0.1:6379). Default: $TOKENPOOL_REDIS, else none",
+        Recursive = true,
+    };
+
     public static RootCommand Create()
     {
         var root = new RootCommand("TokenPool: an OpenAI-compatible API gateway for coding agents.");
         root.Options.Add(Data);
+        root.Options.Add(DatabaseFlag);
+        root.Options.Add(Secrets);
+        root.Options.Add(Redis);
         root.Subcommands.Add(Serve());
+        root.Subcommands.Add(MigrateCommand());
+        root.Subcommands.Add(StoreCommands());
         root.Subcommands.Add(Simulate());
         root.Subcommands.Add(ChannelCommands());
         root.Subcommands.Add(UserCommands());
@@ -38,9 +61,20 @@ internal static class TokenPoolCommands
     private static Command Serve()
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
-        var command = new Command("serve", "Run the TokenPool server (API, console and docs)") { urls };
+        var noMigrate = new Option<bool>("--no-migrate") { Description = "Do not apply pending migrations on start; refuse to start when one is due (run `tokenpool migrate`)" };
+        var command = new Command("serve", "Run the TokenPool server (API, console and docs)") { urls, noMigrate };
         command.SetAction((parse, cancellationToken) =>
-            TokenPoolServer.RunAsync(new ServeSettings(parse.GetValue(urls)!, TokenPoolConfiguration.ResolveDataDirectory(parse.GetValue(Data))), cancellationToken));
+        {
+            var overrides = Flags(parse).Overrides();
+            if (parse.GetValue(noMigrate))
+            {
+                overrides["Store:MigrateOnStart"] = "false";
+            }
+
+            return TokenPoolServer.RunAsync(
+                new ServeSettings(parse.GetValue(urls)!, TokenPoolConfiguration.ResolveDataDirectory(parse.GetValue(Data))) { Overrides = overrides },
+                cancellationToken);
+        });
         return command;
     }
 
@@ -391,6 +425,43 @@ internal static class TokenPoolCommands
         return model;
     }
 
+    private static Command MigrateCommand()
+    {
+        var command = new Command("migrate", "Create the database or bring it up to date (serve does this on start unless --no-migrate)");
+        command.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, store =>
+        {
+            var where = store.Get<StoreConnection>().Describe();
+            Console.WriteLine(store.AppliedMigrations.Count == 0
+                ? $"The {where} is up to date."
+                : $"Applied {store.AppliedMigrations.Count} migration(s) to the {where}: {string.Join(", ", store.AppliedMigrations)}.");
+            return Task.CompletedTask;
+        }));
+        return command;
+    }
+
+    private static Command StoreCommands()
+    {
+        var storeCommand = new Command("store", "The store as a whole");
+        var to = new Option<string>("--to") { Description = "The PostgreSQL database to copy into (Npgsql connection string or postgres:// URL); it must be empty", Required = true };
+        var copy = new Command("copy", "Copy this deployment's store (stopped) into an empty PostgreSQL database and check that rows and money match") { to };
+        copy.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
+        {
+            var target = StoreConnection.Parse(parse.GetValue(to)!);
+            var dataDirectory = TokenPoolConfiguration.ResolveDataDirectory(parse.GetValue(Data));
+            using var serverLock = DataDirectoryLock.TryAcquire(dataDirectory)
+                ?? throw new CliException($"A TokenPool server is running on {dataDirectory}. Stop it first, so that nothing changes while the store is copied.");
+            var report = await new StoreCopier(store.Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPoolDb>>(), target).CopyAsync(cancellationToken);
+            foreach (var line in report)
+            {
+                Console.WriteLine(line);
+            }
+
+            Console.WriteLine($"Copied and verified. Start TokenPool with --database pointing at the {target.Describe()} and --secrets {store.Get<Microsoft.Extensions.Options.IOptions<StoreOptions>>().Value.FullSecretsDirectory} (the keys are encrypted with these secrets).");
+        }));
+        storeCommand.Subcommands.Add(copy);
+        return storeCommand;
+    }
+
     private static Command DoctorCommand()
     {
         var skipRequest = new Option<bool>("--skip-request") { Description = "Do not send the tiny test request (which costs a fraction of a cent)" };
@@ -409,16 +480,20 @@ internal static class TokenPoolCommands
     {
         try
         {
-            await using var store = await CliStore.OpenAsync(parse.GetValue(Data), cancellationToken);
+            await using var store = await CliStore.OpenAsync(Flags(parse), cancellationToken);
             await verb(store);
             return 0;
         }
-        catch (Exception ex) when (ex is CliException or AccountActionException or KeyActionException or ChannelActionException or ArgumentException)
+        catch (Exception ex) when (ex is CliException or AccountActionException or KeyActionException or ChannelActionException or ArgumentException
+            or StoreNotReadyException or StoreCopyException)
         {
             await Console.Error.WriteLineAsync(ex.Message);
             return 1;
         }
     }
+
+    private static StoreFlags Flags(ParseResult parse) =>
+        new(parse.GetValue(Data), parse.GetValue(DatabaseFlag), parse.GetValue(Secrets), parse.GetValue(Redis));
 
     private static async Task<Account> FindAccountAsync(CliStore store, string email, CancellationToken cancellationToken) =>
         await store.Get<AccountService>().FindByEmailAsync(email, cancellationToken)

@@ -1,8 +1,6 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.Extensions.Options;
 
 namespace TokenPool.Data;
 
@@ -20,9 +18,9 @@ internal sealed class Database : IAsyncDisposable
     private readonly Dictionary<string, SqliteCommand> _statements = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, PreparedWrite> _prepared = new(ReferenceEqualityComparer.Instance);
 
-    public Database(IOptions<StoreOptions> options)
+    public Database(StoreConnection store)
     {
-        ConnectionString = options.Value.SqliteConnectionString;
+        ConnectionString = store.Provider == StoreProvider.Sqlite ? store.ConnectionString : throw new InvalidOperationException("The store is on PostgreSQL, not SQLite.");
         _writer = new SqliteConnection(ConnectionString);
     }
 
@@ -142,11 +140,4 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
         Database.ApplyConnectionPragmas(connection);
         return Task.CompletedTask;
     }
-}
-
-internal static class DatabaseOptionsExtensions
-{
-    public static DbContextOptionsBuilder UseTokenPoolStore(this DbContextOptionsBuilder builder, string connectionString) =>
-        builder.UseSqlite(connectionString, sqlite => sqlite.MigrationsAssembly(typeof(TokenPoolDb).Assembly.GetName().Name))
-            .AddInterceptors(SqlitePragmaInterceptor.Instance);
 }

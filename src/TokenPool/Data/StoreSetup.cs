@@ -11,8 +11,8 @@ internal static class StoreSetup
     {
         services.AddOptions<StoreOptions>().Bind(configuration.GetSection(StoreOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
-        services.AddDbContextFactory<TokenPoolDb>((provider, options) =>
-            options.UseTokenPoolStore(provider.GetRequiredService<IOptions<StoreOptions>>().Value.SqliteConnectionString));
+        services.AddSingleton(provider => provider.GetRequiredService<IOptions<StoreOptions>>().Value.ResolveConnection());
+        services.AddSingleton(provider => StoreEngines.Factory(provider.GetRequiredService<StoreConnection>()));
         services.AddSingleton<Database>();
         services.AddSingleton<ChangeFeed>();
 
@@ -24,33 +24,75 @@ internal static class StoreSetup
     }
 
     /// <summary>
-    /// Creates the data directory and database on first use and applies any pending migrations, so that
-    /// an upgrade keeps its data. A new database gets the default model catalogue.
+    /// Creates the data directory and database on first use and applies any pending migrations (unless
+    /// <paramref name="migrate"/> is false: then a database that needs one is refused with what to run), so that an
+    /// upgrade keeps its data. A new database gets the default model catalogue. Returns the migrations applied.
     /// </summary>
-    public static async Task InitializeStoreAsync(this IServiceProvider services, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<string>> InitializeStoreAsync(this IServiceProvider services, CancellationToken cancellationToken, bool migrate = true)
     {
         var store = services.GetRequiredService<IOptions<StoreOptions>>().Value;
         Directory.CreateDirectory(store.FullDataDirectory);
-        var secrets = Keys.KeySecrets.SecretsDirectory(store);
+        var secrets = store.FullSecretsDirectory;
         Directory.CreateDirectory(secrets);
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(secrets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
-        if (store.ConnectionString is null)
+        var connection = services.GetRequiredService<StoreConnection>();
+        if (connection.Provider == StoreProvider.Sqlite)
         {
-            Database.EnableWriteAheadLog(store.SqliteConnectionString);
+            Database.EnableWriteAheadLog(connection.ConnectionString);
         }
 
         var dbFactory = services.GetRequiredService<IDbContextFactory<TokenPoolDb>>();
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        List<string> pending;
+        try
+        {
+            pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            // Npgsql's and SQLite's messages name the host or file and the reason, never the password.
+            throw new StoreNotReadyException($"TokenPool could not open the {connection.Describe()}: {ex.Message}");
+        }
+
+        if (pending.Count > 0 && !migrate)
+        {
+            throw new StoreNotReadyException(
+                $"The {connection.Describe()} needs {pending.Count} migration(s) ({string.Join(", ", pending)}). "
+                + "Run `tokenpool migrate` with the same settings, or start without --no-migrate.");
+        }
+
         var isNew = !(await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Any();
-        await db.Database.MigrateAsync(cancellationToken);
+        if (pending.Count > 0)
+        {
+            // EF Core takes a lock for the migration, so instances starting together apply each migration once.
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+
         if (isNew && !await db.ModelPrices.AnyAsync(cancellationToken))
         {
             db.ModelPrices.AddRange(PriceCatalog.DefaultRows(DateTime.UtcNow));
-            await db.SaveChangesAsync(cancellationToken);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                // Another instance starting at the same moment may have written the catalogue first.
+                db.ChangeTracker.Clear();
+                if (!await db.ModelPrices.AsNoTracking().AnyAsync(cancellationToken))
+                {
+                    throw;
+                }
+            }
         }
+
+        return pending;
     }
 }
+
+/// <summary>The store cannot be used as it is (a migration is due and migrating was turned off).</summary>
+internal sealed class StoreNotReadyException(string message) : Exception(message);

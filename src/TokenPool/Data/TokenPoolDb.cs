@@ -8,10 +8,14 @@ using TokenPool.Upstreams;
 namespace TokenPool.Data;
 
 /// <summary>
-/// TokenPool's store. Tables and columns are snake_case so that the few hand-written statements on the
-/// hot path (quota reservation, settlement) read the same on every provider.
+/// TokenPool's store: one model for every engine. Tables and columns are snake_case so that the few
+/// hand-written statements on the hot path (quota reservation, settlement) read the same on every provider.
+/// Each engine has its own context type deriving from this one (<see cref="Sqlite.SqliteTokenPoolDb"/>,
+/// <see cref="Postgres.PostgresTokenPoolDb"/>) only so that each keeps its own migrations; the rest of
+/// TokenPool asks for <c>IDbContextFactory&lt;TokenPoolDb&gt;</c> and never knows which engine it talks to.
+/// A new entity goes here, and gets a migration for each engine (see the README, "Adding a table").
 /// </summary>
-internal sealed class TokenPoolDb(DbContextOptions<TokenPoolDb> options) : DbContext(options)
+internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(options)
 {
     public DbSet<Account> Accounts => Set<Account>();
 

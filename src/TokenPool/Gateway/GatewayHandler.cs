@@ -6,6 +6,7 @@ using TokenPool.Billing;
 using TokenPool.Data;
 using TokenPool.Hosting;
 using TokenPool.Keys;
+using TokenPool.Operations;
 using TokenPool.Upstreams;
 
 namespace TokenPool.Gateway;
@@ -32,6 +33,7 @@ internal sealed partial class GatewayHandler(
     UpstreamRelay relay,
     UsageResolver usageResolver,
     PublicUrls urls,
+    TokenPoolMetrics metrics,
     IDbContextFactory<TokenPoolDb> dbFactory,
     IOptions<GatewayOptions> gatewayOptions,
     IOptions<BillingOptions> billingOptions,
@@ -55,9 +57,10 @@ internal sealed partial class GatewayHandler(
     public async Task HandleAsync(HttpContext context, ClientApiKind api)
     {
         Interlocked.Increment(ref _inFlight);
+        using var activity = TokenPoolTracing.StartRequest(ApiName(api));
         try
         {
-            await HandleOneAsync(context, api);
+            await HandleOneAsync(context, api, activity);
         }
         finally
         {
@@ -65,7 +68,9 @@ internal sealed partial class GatewayHandler(
         }
     }
 
-    private async Task HandleOneAsync(HttpContext context, ClientApiKind api)
+    private static string ApiName(ClientApiKind api) => api == ClientApiKind.Responses ? "responses" : "chat";
+
+    private async Task HandleOneAsync(HttpContext context, ClientApiKind api, System.Diagnostics.Activity? activity)
     {
         using var exchange = new Exchange(context, api, NewRequestId(), time.GetUtcNow().UtcDateTime);
         context.Response.Headers["x-tokenpool-request-id"] = exchange.RequestId;
@@ -84,9 +89,12 @@ internal sealed partial class GatewayHandler(
                 exchange.Status = refusal.Status;
                 exchange.ErrorCode = refusal.Code;
                 exchange.Outcome = "rejected";
+                metrics.Refused(refusal.Code ?? "invalid_request");
                 await refusal.WriteAsync(context);
                 return;
             }
+
+            TokenPoolTracing.SetRequestModel(activity, exchange.Model, exchange.RequestId, key.AccountId, key.KeyId);
 
             await relay.RelayAsync(exchange);
         }
@@ -120,7 +128,7 @@ internal sealed partial class GatewayHandler(
         {
             if (exchange.Facts?.Model is not null)
             {
-                await SettleAsync(exchange);
+                await SettleAsync(exchange, activity);
             }
         }
     }
@@ -305,8 +313,9 @@ internal sealed partial class GatewayHandler(
     }
 
     /// <summary>Works out what the request used and queues its usage record and settlement.</summary>
-    private async Task SettleAsync(Exchange exchange)
+    private async Task SettleAsync(Exchange exchange, System.Diagnostics.Activity? activity)
     {
+        using var settling = TokenPoolTracing.StartSettlement();
         if (exchange.Price is not null && !exchange.UsageResolved)
         {
             usageResolver.Resolve(exchange);
@@ -346,6 +355,21 @@ internal sealed partial class GatewayHandler(
             Note = exchange.Notes.Count == 0 ? null : string.Join(' ', exchange.Notes),
         };
         await usageWriter.EnqueueAsync(new Settlement(record, exchange.ReservedMicros, exchange.HasReservation));
+        metrics.RequestFinished(new RequestMetrics(
+            ApiName(exchange.Api),
+            exchange.Target?.Channel.Name,
+            exchange.Price is null ? null : exchange.Model,
+            exchange.Outcome,
+            TokenPoolMetrics.ErrorLabel(exchange.ErrorCode),
+            exchange.ElapsedMs / 1000.0,
+            record.FirstTokenMs / 1000.0,
+            usage.InputTokens,
+            usage.CachedInputTokens,
+            usage.OutputTokens,
+            usage.ReasoningTokens,
+            exchange.CostMicros));
+        TokenPoolTracing.SetOutcome(activity, record.Status, exchange.Outcome, exchange.ErrorCode is null ? null : TokenPoolMetrics.ErrorLabel(exchange.ErrorCode),
+            usage.InputTokens, usage.OutputTokens, exchange.UsageEstimated, exchange.Price is null ? null : exchange.Model);
         LogRequest(logger, exchange.RequestId, exchange.Key.KeyId, exchange.Model, record.Status, exchange.Outcome,
             usage.InputTokens, usage.OutputTokens, exchange.UsageEstimated, record.LatencyMs);
     }

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using TokenPool.Billing;
 using TokenPool.Gateway.Streaming;
+using TokenPool.Operations;
 using TokenPool.Upstreams;
 
 namespace TokenPool.Gateway;
@@ -68,11 +69,16 @@ internal sealed partial class UpstreamRelay(
             // Encrypted reasoning can be read only by the upstream account that wrote it: when the session
             // moves to another key, leave those items out rather than fail the request.
             var dropReasoning = hasReasoning && pinnedKey is not null && pinnedKey != target.KeyId;
+            var attempt = TokenPoolTracing.StartAttempt(target.Channel.Name, target.KeyId, exchange.Api == ClientApiKind.Responses ? "responses" : "chat",
+                target.Channel.UpstreamModel(exchange.Model), target.Channel.BaseUri.Host);
             var result = await AttemptAsync(exchange, target, dropReasoning, totalDeadline);
             if (result.Kind == AttemptKind.RetryWithoutReasoning)
             {
                 result = await AttemptAsync(exchange, target, dropReasoning: true, totalDeadline);
             }
+
+            TokenPoolTracing.EndAttempt(attempt, result.Kind == AttemptKind.Finished ? exchange.Status : result.Error?.Status ?? 0, result.Kind.ToString(),
+                failed: result.Kind != AttemptKind.Finished);
 
             if (result.Kind == AttemptKind.Finished)
             {

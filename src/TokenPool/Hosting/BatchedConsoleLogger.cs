@@ -9,7 +9,11 @@ namespace TokenPool.Hosting;
 /// TokenPool's console logging, cheap enough for one line per API request: each line is formatted on the
 /// logging thread straight into a shared UTF-8 buffer, and one background thread writes everything buffered
 /// to stdout in a single write per wake-up. Lines have SimpleConsole's single-line shape
-/// (<c>2026-01-02T03:04:05.678Z info: Category[4001] message</c>, exception text on the same line).
+/// (<c>2026-01-02T03:04:05.678Z info: Category[4001] message</c>, exception text on the same line), or, with
+/// <c>Logging:Console:FormatterName</c> set to <c>json</c>, the JSON console formatter's shape, one object per line
+/// (<c>{"Timestamp","EventId","LogLevel","Category","Message","Exception","State":{…}}</c>) for log shippers.
+/// Kept instead of ASP.NET Core's console logger because it costs a fraction of the CPU per line
+/// (bench/RESULTS.md, "Profile and changes, 2026-11-23").
 /// </summary>
 [ProviderAlias("Console")]
 internal sealed class BatchedConsoleLoggerProvider : ILoggerProvider
@@ -18,30 +22,36 @@ internal sealed class BatchedConsoleLoggerProvider : ILoggerProvider
     private readonly Lazy<BatchedConsoleWriter> _stdout;
     private readonly Lazy<BatchedConsoleWriter> _stderr;
     private readonly LogLevel _stderrThreshold;
+    private readonly bool _json;
 
     /// <summary>Writes to stdout, and to stderr from <see cref="ConsoleLoggerOptions.LogToStandardErrorThreshold"/> up (the CLI sends everything there).</summary>
     public BatchedConsoleLoggerProvider(IOptions<ConsoleLoggerOptions> options)
         : this(
             () => new BatchedConsoleWriter(Console.OpenStandardOutput(), ConsoleColorCodes.Enabled(Console.IsOutputRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
             () => new BatchedConsoleWriter(Console.OpenStandardError(), ConsoleColorCodes.Enabled(Console.IsErrorRedirected), BatchedConsoleWriter.DefaultMaxPendingBytes),
-            options.Value.LogToStandardErrorThreshold)
+            options.Value.LogToStandardErrorThreshold,
+            IsJson(options.Value.FormatterName))
     {
     }
 
-    internal BatchedConsoleLoggerProvider(Stream output, bool colors, int maxPendingBytes)
-        : this(() => new BatchedConsoleWriter(output, colors, maxPendingBytes), () => throw new InvalidOperationException("No stderr in this logger."), LogLevel.None)
+    internal BatchedConsoleLoggerProvider(Stream output, bool colors, int maxPendingBytes, bool json = false)
+        : this(() => new BatchedConsoleWriter(output, colors && !json, maxPendingBytes), () => throw new InvalidOperationException("No stderr in this logger."), LogLevel.None, json)
     {
     }
 
-    private BatchedConsoleLoggerProvider(Func<BatchedConsoleWriter> stdout, Func<BatchedConsoleWriter> stderr, LogLevel stderrThreshold)
+    private BatchedConsoleLoggerProvider(Func<BatchedConsoleWriter> stdout, Func<BatchedConsoleWriter> stderr, LogLevel stderrThreshold, bool json)
     {
         _stdout = new Lazy<BatchedConsoleWriter>(stdout);
         _stderr = new Lazy<BatchedConsoleWriter>(stderr);
         _stderrThreshold = stderrThreshold;
+        _json = json;
     }
 
+    /// <summary>Whether <c>Logging:Console:FormatterName</c> asks for JSON lines.</summary>
+    public static bool IsJson(string? formatterName) => string.Equals(formatterName, "json", StringComparison.OrdinalIgnoreCase);
+
     public ILogger CreateLogger(string categoryName) =>
-        _loggers.GetOrAdd(categoryName, static (name, provider) => new BatchedConsoleLogger(name, provider.WriterFor, force: false), this);
+        _loggers.GetOrAdd(categoryName, static (name, provider) => new BatchedConsoleLogger(name, provider.WriterFor, force: false, provider._json), this);
 
     /// <summary>Writes every line still buffered, then stops the writer threads.</summary>
     public void Dispose()
@@ -60,8 +70,8 @@ internal sealed class BatchedConsoleLoggerProvider : ILoggerProvider
     private BatchedConsoleWriter WriterFor(LogLevel level) => level >= _stderrThreshold && _stderrThreshold != LogLevel.None ? _stderr.Value : _stdout.Value;
 }
 
-/// <summary>One category's logger; formatting happens in <see cref="BatchedConsoleWriter.Append"/>.</summary>
-internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, BatchedConsoleWriter> writerFor, bool force) : ILogger
+/// <summary>One category's logger; formatting happens in <see cref="BatchedConsoleWriter.Append"/> (or <see cref="BatchedConsoleWriter.AppendJson"/>).</summary>
+internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, BatchedConsoleWriter> writerFor, bool force, bool json = false) : ILogger
 {
     private readonly byte[] _category = Encoding.UTF8.GetBytes(category);
 
@@ -91,6 +101,12 @@ internal sealed class BatchedConsoleLogger(string category, Func<LogLevel, Batch
             return;
         }
 
+        if (json)
+        {
+            writerFor(logLevel).AppendJson(logLevel, category, eventId.Id, message, exception, state as IReadOnlyList<KeyValuePair<string, object?>>, force);
+            return;
+        }
+
         writerFor(logLevel).Append(logLevel, _category, eventId.Id, message, exception, force);
     }
 }
@@ -114,6 +130,14 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
     private const int FixedBytesPerLine = 64;
     private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(5);
     private static readonly byte[] NewLine = Encoding.UTF8.GetBytes(Environment.NewLine);
+    private static readonly string[] LevelNames = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
+    private static readonly System.Text.Json.JsonWriterOptions JsonLineOptions = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Each logging thread's scratch buffer for one JSON line.</summary>
+    private static readonly ThreadLocal<System.Buffers.ArrayBufferWriter<byte>> JsonLine = new(() => new System.Buffers.ArrayBufferWriter<byte>(1024));
 
     private readonly Stream _output;
     private readonly int _maxPendingBytes;
@@ -167,6 +191,97 @@ internal sealed partial class BatchedConsoleWriter : IDisposable
             }
 
             _pendingLength += Format(_pending.AsSpan(_pendingLength), prefix, category, eventId, message, exceptionText);
+            if (_writerIdle)
+            {
+                _writerIdle = false;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        if (stopped)
+        {
+            Flush(FinalWriteTimeout);
+        }
+    }
+
+    /// <summary>
+    /// Appends one JSON line in the shape of ASP.NET Core's JSON console formatter. The structured values of a
+    /// <c>[LoggerMessage]</c> go into <c>State</c> by name, so a shipper can index them without parsing the message.
+    /// </summary>
+    public void AppendJson(LogLevel level, string category, int eventId, string? message, Exception? exception,
+        IReadOnlyList<KeyValuePair<string, object?>>? state, bool force)
+    {
+        var line = JsonLine.Value!;
+        line.ResetWrittenCount();
+        using (var json = new System.Text.Json.Utf8JsonWriter(line, JsonLineOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("Timestamp"u8, DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteNumber("EventId"u8, eventId);
+            json.WriteString("LogLevel"u8, LevelNames[(int)level]);
+            json.WriteString("Category"u8, category);
+            json.WriteString("Message"u8, message ?? "");
+            if (exception is not null)
+            {
+                json.WriteString("Exception"u8, exception.ToString());
+            }
+
+            if (state is { Count: > 0 })
+            {
+                json.WriteStartObject("State"u8);
+                foreach (var (name, value) in state)
+                {
+                    if (name == "{OriginalFormat}")
+                    {
+                        continue;
+                    }
+
+                    switch (value)
+                    {
+                        case null:
+                            json.WriteNull(name);
+                            break;
+                        case bool flag:
+                            json.WriteBoolean(name, flag);
+                            break;
+                        case int or long or short or byte or uint or ulong or ushort:
+                            json.WriteNumber(name, Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+                            break;
+                        case double or float or decimal:
+                            json.WriteNumber(name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+                            break;
+                        default:
+                            json.WriteString(name, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
+                            break;
+                    }
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+        }
+
+        var bytes = line.WrittenSpan;
+        bool stopped;
+        lock (_gate)
+        {
+            stopped = _stopped;
+            var maxBytes = bytes.Length + NewLine.Length;
+            if (!force && !stopped && _pendingLength > 0 && _pendingLength + maxBytes > _maxPendingBytes && !WaitForRoom(maxBytes))
+            {
+                _dropped++;
+                return;
+            }
+
+            if (_pending.Length - _pendingLength < maxBytes)
+            {
+                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + maxBytes));
+            }
+
+            bytes.CopyTo(_pending.AsSpan(_pendingLength));
+            NewLine.CopyTo(_pending.AsSpan(_pendingLength + bytes.Length));
+            _pendingLength += maxBytes;
             if (_writerIdle)
             {
                 _writerIdle = false;

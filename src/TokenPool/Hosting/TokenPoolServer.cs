@@ -5,6 +5,7 @@ using TokenPool.Data;
 using TokenPool.Docs;
 using TokenPool.Gateway;
 using TokenPool.Keys;
+using TokenPool.Operations;
 using TokenPool.Upstreams;
 using TokenPool.WebConsole;
 
@@ -51,12 +52,14 @@ internal static class TokenPoolServer
             .AddGateway(configuration)
             .AddConsole(configuration)
             .AddHosting(configuration)
+            .AddOperations(configuration)
             .AddDocs();
         settings.Customize?.Invoke(builder);
 
         var app = builder.Build();
         app.UseForwardedHeaders();
         app.UseTokenPoolErrors();
+        app.MapOperations();
         app.UseMiddleware<HostRouting>();
         app.UseSignInOutsideTheApi();
         app.MapHealth();
@@ -73,7 +76,7 @@ internal static class TokenPoolServer
     public static async Task PrepareAsync(this WebApplication app, CancellationToken cancellationToken)
     {
         var services = app.Services;
-        await services.InitializeStoreAsync(cancellationToken);
+        await services.InitializeStoreAsync(cancellationToken, migrate: services.GetRequiredService<Microsoft.Extensions.Options.IOptions<StoreOptions>>().Value.MigrateOnStart);
         await services.GetRequiredService<ChangeFeed>().PollOnceAsync(cancellationToken);
         await services.GetRequiredService<PriceCatalog>().LoadAsync(cancellationToken);
         await services.GetRequiredService<UpstreamPool>().LoadAsync(cancellationToken);
@@ -92,7 +95,17 @@ internal static class TokenPoolServer
         }
 
         await using var app = Build(settings);
-        await app.PrepareAsync(cancellationToken);
+        try
+        {
+            await app.PrepareAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is StoreNotReadyException or ArgumentException or System.Data.Common.DbException)
+        {
+            // A store that cannot be used as configured: one plain line (Npgsql's messages never carry the password).
+            await Console.Error.WriteLineAsync($"TokenPool cannot start: {ex.Message}");
+            return 1;
+        }
+
         try
         {
             await app.RunAsync();

@@ -28,7 +28,7 @@ internal sealed class KeySecrets
         _upstreamKeys = dataProtection.CreateProtector("TokenPool.UpstreamKeys.v1");
     }
 
-    public static string SecretsDirectory(StoreOptions store) => Path.Combine(store.FullDataDirectory, "secrets");
+    public static string SecretsDirectory(StoreOptions store) => store.FullSecretsDirectory;
 
     /// <summary>The lookup hash stored for a key: HMAC-SHA256 under the deployment's secret, hex.</summary>
     public string LookupHash(ReadOnlySpan<char> key)

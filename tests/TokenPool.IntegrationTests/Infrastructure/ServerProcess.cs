@@ -50,10 +50,13 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Runs <c>tokenpool serve</c> on a free loopback port and waits until it answers /readyz.</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, int? port = null)
+    public static Task<ServerProcess> StartAsync(string dataDirectory, int? port = null) => StartAsync(dataDirectory, port, []);
+
+    /// <summary>Runs <c>tokenpool serve</c> with more flags (e.g. <c>--database</c>) and waits until it answers /readyz.</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, int? port, IReadOnlyList<string> flags, IReadOnlyDictionary<string, string>? environment = null)
     {
         var address = new Uri($"http://127.0.0.1:{port ?? FreePort()}/");
-        var start = Start(["serve", "--urls", address.ToString().TrimEnd('/'), "--data", dataDirectory]);
+        var start = Start(["serve", "--urls", address.ToString().TrimEnd('/'), "--data", dataDirectory, .. flags], environment);
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start tokenpool serve.");
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => Append(output, e.Data);

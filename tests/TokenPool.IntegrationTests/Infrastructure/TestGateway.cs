@@ -29,6 +29,9 @@ internal sealed class TestGatewayOptions
 
     /// <summary>Per-channel set-up; when empty, <see cref="Channels"/> default channels are made.</summary>
     public List<TestChannel> ChannelList { get; } = [];
+
+    /// <summary>Extra set-up of the server's builder, applied after the gateway's own (e.g. an in-memory trace exporter).</summary>
+    public Action<WebApplicationBuilder>? Customize { get; set; }
 }
 
 /// <summary>One simulated upstream channel as a test wants it.</summary>
@@ -135,7 +138,11 @@ internal sealed class TestGateway : IAsyncDisposable
         var app = TokenPoolServer.Build(new ServeSettings("http://127.0.0.1:0", dataDirectory)
         {
             Overrides = options.Settings,
-            Customize = builder => builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug),
+            Customize = builder =>
+            {
+                builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+                options.Customize?.Invoke(builder);
+            },
         });
         await app.Services.InitializeStoreAsync(CancellationToken.None);
         var channels = app.Services.GetRequiredService<ChannelService>();

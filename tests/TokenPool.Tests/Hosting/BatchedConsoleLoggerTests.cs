@@ -47,6 +47,42 @@ public sealed partial class BatchedConsoleLoggerTests
     }
 
     [Fact]
+    public void InJsonFormat_EachLineIsOneJsonObject_WithTheStructuredValuesInState()
+    {
+        var output = new RecordingStream();
+        using (var provider = new BatchedConsoleLoggerProvider(output, colors: true, BatchedConsoleWriter.DefaultMaxPendingBytes, json: true))
+        {
+            var logger = provider.CreateLogger("TokenPool.Gateway.GatewayHandler");
+            LogRequest(logger, "req_1", 42, "gpt-5.5", 200, 1.5);
+            logger.Log(LogLevel.Error, new EventId(9001), "failed \"badly\"\nsecond line", new InvalidOperationException("boom"), static (s, _) => s);
+        }
+
+        var lines = output.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        using var first = System.Text.Json.JsonDocument.Parse(lines[0]);
+        var root = first.RootElement;
+        Assert.Equal(4001, root.GetProperty("EventId").GetInt32());
+        Assert.Equal("Information", root.GetProperty("LogLevel").GetString());
+        Assert.Equal("TokenPool.Gateway.GatewayHandler", root.GetProperty("Category").GetString());
+        Assert.Equal("Request req_1 key 42 model gpt-5.5: 200 in 1.5 s", root.GetProperty("Message").GetString());
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", root.GetProperty("Timestamp").GetString());
+        var state = root.GetProperty("State");
+        Assert.Equal("req_1", state.GetProperty("RequestId").GetString());
+        Assert.Equal(42, state.GetProperty("KeyId").GetInt64());
+        Assert.Equal(200, state.GetProperty("Status").GetInt32());
+        Assert.Equal(1.5, state.GetProperty("Seconds").GetDouble());
+        Assert.False(state.TryGetProperty("{OriginalFormat}", out _));
+
+        using var second = System.Text.Json.JsonDocument.Parse(lines[1]);
+        Assert.Equal("failed \"badly\"\nsecond line", second.RootElement.GetProperty("Message").GetString());
+        Assert.Contains("boom", second.RootElement.GetProperty("Exception").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("\x1B", output.Text, StringComparison.Ordinal);
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Request {RequestId} key {KeyId} model {Model}: {Status} in {Seconds} s")]
+    private static partial void LogRequest(ILogger logger, string requestId, long keyId, string model, int status, double seconds);
+
+    [Fact]
     public void ALine_HasSimpleConsoleSingleLineShape_WithTheExceptionOnTheSameLine()
     {
         var output = new RecordingStream();

@@ -2,7 +2,7 @@
 
 #nullable disable
 
-namespace TokenPool.Data.Migrations
+namespace TokenPool.Data.Sqlite.Migrations
 {
     /// <inheritdoc />
     public partial class DropUsageRecordsCreatedAtIndex : Migration

@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
-namespace TokenPool.Data.Migrations
+namespace TokenPool.Data.Sqlite.Migrations
 {
     /// <inheritdoc />
     public partial class Initial : Migration
