@@ -30,6 +30,7 @@ internal sealed partial class ConsoleSession(
     TwoFactor twoFactor,
     SignInThrottle throttle,
     KnownDevices devices,
+    PendingSignIn pending,
     IDbContextFactory<TokenPoolDb> dbFactory,
     IOptions<ConsoleOptions> options,
     TimeProvider time,

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection;
 using TokenPool.Accounts;
 using TokenPool.Hosting;
@@ -15,7 +14,7 @@ internal sealed class PasskeyCeremony(IDataProtectionProvider dataProtection, Pu
     public const string CookieName = "tokenpool_passkey";
     private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
 
-    private readonly ITimeLimitedDataProtector _protector = dataProtection.CreateProtector("TokenPool.Console.PasskeyCeremony.v1").ToTimeLimitedDataProtector();
+    private readonly ProtectedCookie _cookie = new(dataProtection, "TokenPool.Console.PasskeyCeremony.v1", CookieName, SameSiteMode.Strict);
 
     public PasskeySite Site(HttpContext context)
     {
@@ -23,30 +22,13 @@ internal sealed class PasskeyCeremony(IDataProtectionProvider dataProtection, Pu
         return new PasskeySite(new Uri(origin).Host, origin);
     }
 
-    public void Begin(HttpContext context, string purpose, string optionsJson) =>
-        context.Response.Cookies.Append(
-            CookieName,
-            _protector.Protect(purpose + "\n" + optionsJson, Lifetime),
-            new CookieOptions { Path = "/console", HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = context.Request.IsHttps, IsEssential = true, MaxAge = Lifetime });
+    public void Begin(HttpContext context, string purpose, string optionsJson) => _cookie.Write(context, purpose + "\n" + optionsJson, Lifetime);
 
     /// <summary>The options of the ceremony begun for <paramref name="purpose"/>, ending it; null when there is none (or it is too old).</summary>
     public string? Finish(HttpContext context, string purpose)
     {
-        var value = context.Request.Cookies[CookieName];
-        context.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/console" });
-        if (string.IsNullOrEmpty(value) || value.Length > 8192)
-        {
-            return null;
-        }
-
-        try
-        {
-            var parts = _protector.Unprotect(value).Split('\n', 2);
-            return parts.Length == 2 && parts[0] == purpose ? parts[1] : null;
-        }
-        catch (CryptographicException)
-        {
-            return null;
-        }
+        var value = _cookie.Read(context);
+        _cookie.Delete(context);
+        return value?.Split('\n', 2) is [var begunFor, var options] && begunFor == purpose ? options : null;
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection;
 
 namespace TokenPool.WebConsole;
@@ -16,34 +15,15 @@ internal sealed class PendingSignIn(IDataProtectionProvider dataProtection)
     public const string CookieName = "tokenpool_signin";
     private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
 
-    private readonly ITimeLimitedDataProtector _protector = dataProtection.CreateProtector("TokenPool.Console.PendingSignIn.v1").ToTimeLimitedDataProtector();
+    private readonly ProtectedCookie _cookie = new(dataProtection, "TokenPool.Console.PendingSignIn.v1", CookieName);
 
     public void Begin(HttpContext context, long accountId, string securityStamp, string returnUrl) =>
-        context.Response.Cookies.Append(
-            CookieName,
-            _protector.Protect(string.Join('\n', accountId.ToString(CultureInfo.InvariantCulture), securityStamp, returnUrl), Lifetime),
-            new CookieOptions { Path = "/console", HttpOnly = true, SameSite = SameSiteMode.Lax, Secure = context.Request.IsHttps, IsEssential = true, MaxAge = Lifetime });
+        _cookie.Write(context, string.Join('\n', accountId.ToString(CultureInfo.InvariantCulture), securityStamp, returnUrl), Lifetime);
 
-    public PendingAccount? Read(HttpContext context)
-    {
-        var value = context.Request.Cookies[CookieName];
-        if (string.IsNullOrEmpty(value) || value.Length > 4096)
-        {
-            return null;
-        }
+    public PendingAccount? Read(HttpContext context) =>
+        _cookie.Read(context)?.Split('\n', 3) is [var account, var stamp, var returnUrl] && long.TryParse(account, NumberStyles.None, CultureInfo.InvariantCulture, out var accountId)
+            ? new PendingAccount(accountId, stamp, returnUrl)
+            : null;
 
-        try
-        {
-            var parts = _protector.Unprotect(value).Split('\n', 3);
-            return parts.Length == 3 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var accountId)
-                ? new PendingAccount(accountId, parts[1], parts[2])
-                : null;
-        }
-        catch (CryptographicException)
-        {
-            return null;
-        }
-    }
-
-    public static void End(HttpContext context) => context.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/console" });
+    public void End(HttpContext context) => _cookie.Delete(context);
 }

@@ -22,7 +22,7 @@ internal sealed class SignInCodeModel(ConsoleSession session, AccountService acc
         var account = waiting is null ? null : await accounts.FindAsync(waiting.AccountId, cancellationToken);
         if (waiting is null || account is null || account.IsDisabled || account.SecurityStamp != waiting.SecurityStamp || !account.HasTotp)
         {
-            PendingSignIn.End(HttpContext);
+            pending.End(HttpContext);
             return LocalRedirect("/console/sign-in");
         }
 
