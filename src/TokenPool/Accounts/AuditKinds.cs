@@ -11,6 +11,8 @@ internal static class AuditKinds
     public const string SignedIn = "account.signed_in";
     public const string PasswordChanged = "account.password_changed";
     public const string PasswordReset = "account.password_reset";
+    public const string PasswordResetRequested = "account.password_reset_requested";
+    public const string SignedOut = "account.signed_out";
     public const string PasswordSetByOperator = "account.password_set_by_operator";
     public const string SessionEnded = "account.session_ended";
     public const string OtherSessionsEnded = "account.other_sessions_ended";

@@ -154,7 +154,7 @@ internal sealed partial class ConsoleSession(
             Scheme);
         await context.SignInAsync(Scheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = false });
         devices.Remember(context, account.Id);
-        PendingSignIn.End(context);
+        pending.End(context);
         context.Items[CurrentAccountItem] = account;
         context.Items[CurrentSessionItem] = started.Session;
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);

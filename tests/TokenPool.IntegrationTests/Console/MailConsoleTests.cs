@@ -81,6 +81,7 @@ public sealed class MailConsoleTests : IAsyncLifetime
         await ConsoleBrowser.SignInAsync(phone, "rita@example.com", "a fresh reset passphrase");
         await Expect(phone).ToHaveURLAsync(new Regex("/console/api-keys$"));
         await phone.GotoAsync("/console/account");
+        await Expect(phone.GetByTestId("audit")).ToContainTextAsync("Password reset link sent");
         await Expect(phone.GetByTestId("audit")).ToContainTextAsync("Password reset by email link");
 
         // Neither the token nor the new password is in the log; the store has only the token's hash.

@@ -41,8 +41,10 @@ public sealed class SessionConsoleTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, before.StatusCode);
         }
 
+        var cookie = (await page.Context.CookiesAsync()).Single(c => c.Name == "tokenpool_session").Value;
         await page.ClickAsync("header >> text=Sign out");
         await Expect(page).ToHaveURLAsync(new Regex("/console/sign-in\\?signedOut=1"));
+        Assert.DoesNotContain(cookie, _gateway.Logs.All, StringComparison.Ordinal);
 
         using var after = await thief.GetAsync("console/account");
         Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
@@ -52,6 +54,7 @@ public sealed class SessionConsoleTests : IAsyncLifetime
         await using var db = await _gateway.Get<IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync();
         var account = await db.Accounts.SingleAsync(a => a.NormalizedEmail == "stolen@example.com");
         Assert.Empty(await db.Sessions.Where(s => s.AccountId == account.Id).ToListAsync());
+        Assert.Contains(Accounts.AuditKinds.SignedOut, await db.AuditEvents.Where(e => e.AccountId == account.Id).Select(e => e.Kind).ToListAsync());
     }
 
     [Fact]

@@ -38,6 +38,8 @@ internal sealed class AccountModel(
         AuditKinds.SignedIn => "Signed in",
         AuditKinds.PasswordChanged => "Password changed",
         AuditKinds.PasswordReset => "Password reset by email link",
+        AuditKinds.PasswordResetRequested => "Password reset link sent",
+        AuditKinds.SignedOut => "Signed out",
         AuditKinds.PasswordSetByOperator => "Password set by the operator",
         AuditKinds.SessionEnded => "Session signed out",
         AuditKinds.OtherSessionsEnded => "Other sessions signed out",

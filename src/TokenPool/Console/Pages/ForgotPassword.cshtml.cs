@@ -60,6 +60,7 @@ internal sealed class ForgotPasswordModel(
             var minutes = accountOptions.Value.PasswordResetMinutes;
             var token = await tokens.IssueAsync(account.Id, AccountTokenPurposes.PasswordReset, TimeSpan.FromMinutes(minutes), cancellationToken);
             mail.Enqueue(AccountMail.PasswordReset(account, $"{links.SiteUrl(HttpContext)}/console/reset-password?token={token}", minutes));
+            await accounts.RecordAsync(account.Id, AuditKinds.PasswordResetRequested, null, address, cancellationToken);
         }
 
         Notice = SentMessage;
