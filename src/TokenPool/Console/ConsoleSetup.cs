@@ -15,7 +15,7 @@ internal static class ConsoleSetup
         services.AddSingleton<KnownDevices>();
         services.AddSingleton<PendingSignIn>();
         services.AddSingleton<PasskeyCeremony>();
-        services.AddSingleton<MailLinks>();
+        services.AddSingleton<AccountMailer>();
         services.AddSingleton<KeyTester>();
         services.AddSingleton<ChannelTester>();
         var sessionHours = configuration.GetSection(ConsoleOptions.Section).Get<ConsoleOptions>()?.SessionHours ?? 12;

@@ -1,7 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using TokenPool.Accounts;
-using TokenPool.Mail;
 
 namespace TokenPool.WebConsole.Pages;
 
@@ -10,13 +8,7 @@ namespace TokenPool.WebConsole.Pages;
 /// has an account; requests are slowed per client address (the answer then says so, for any email) and per account
 /// (further mails are quietly not sent for a while, so an inbox cannot be flooded).
 /// </summary>
-internal sealed class ForgotPasswordModel(
-    AccountService accounts,
-    OneTimeTokens tokens,
-    MailOutbox mail,
-    MailLinks links,
-    SignInThrottle throttle,
-    IOptions<AccountOptions> accountOptions) : ConsolePageModel
+internal sealed class ForgotPasswordModel(AccountService accounts, AccountMailer mailer, SignInThrottle throttle) : ConsolePageModel
 {
     public const string SentMessage =
         "If an account has this email, we sent it a link to choose a new password. Check your inbox (and spam folder).";
@@ -26,11 +18,11 @@ internal sealed class ForgotPasswordModel(
 
     public string? Unavailable { get; private set; }
 
-    public void OnGet() => Unavailable = links.Unavailable(HttpContext);
+    public void OnGet() => Unavailable = mailer.Unavailable(HttpContext);
 
     public async Task<IActionResult> OnPostAsync(CancellationToken cancellationToken)
     {
-        Unavailable = links.Unavailable(HttpContext);
+        Unavailable = mailer.Unavailable(HttpContext);
         var email = (Email ?? "").Trim();
         if (Unavailable is not null)
         {
@@ -57,9 +49,7 @@ internal sealed class ForgotPasswordModel(
         if (account is { IsDisabled: false } && throttle.RetryAfter(throttle.ResetMailsForAccount, subject) is null)
         {
             throttle.Record(throttle.ResetMailsForAccount, subject);
-            var minutes = accountOptions.Value.PasswordResetMinutes;
-            var token = await tokens.IssueAsync(account.Id, AccountTokenPurposes.PasswordReset, TimeSpan.FromMinutes(minutes), cancellationToken);
-            mail.Enqueue(AccountMail.PasswordReset(account, $"{links.SiteUrl(HttpContext)}/console/reset-password?token={token}", minutes));
+            await mailer.SendPasswordResetAsync(account, HttpContext, cancellationToken);
             await accounts.RecordAsync(account.Id, AuditKinds.PasswordResetRequested, null, address, cancellationToken);
         }
 

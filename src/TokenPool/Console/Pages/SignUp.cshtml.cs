@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TokenPool.Accounts;
-using TokenPool.Mail;
 
 namespace TokenPool.WebConsole.Pages;
 
@@ -13,9 +12,7 @@ namespace TokenPool.WebConsole.Pages;
 /// </summary>
 internal sealed class SignUpModel(
     AccountService accounts,
-    OneTimeTokens tokens,
-    MailOutbox mail,
-    MailLinks links,
+    AccountMailer mailer,
     SignInThrottle throttle,
     IOptions<AccountOptions> accountOptions) : ConsolePageModel
 {
@@ -74,19 +71,13 @@ internal sealed class SignUpModel(
 
         throttle.Record(throttle.SignUpsFromAddress, address);
         throttle.Record(throttle.SignUpsFromNetwork, network);
-        var settings = accountOptions.Value;
-        var site = links.SiteUrl(HttpContext);
         var existing = await accounts.FindByEmailAsync(email, cancellationToken);
         if (existing is null)
         {
             try
             {
                 var account = await accounts.CreateAsync(email, password, AccountRole.User, null, cancellationToken, emailVerified: false);
-                if (site is not null && mail.IsConfigured)
-                {
-                    var token = await tokens.IssueAsync(account.Id, AccountTokenPurposes.VerifyEmail, TimeSpan.FromHours(settings.VerifyEmailHours), cancellationToken);
-                    mail.Enqueue(AccountMail.VerifyEmail(account, $"{site}/console/verify-email?token={token}", settings.VerifyEmailHours));
-                }
+                await mailer.SendVerificationAsync(account, HttpContext, cancellationToken);
             }
             catch (AccountActionException)
             {
@@ -97,14 +88,13 @@ internal sealed class SignUpModel(
         {
             accounts.CheckNoPassword(password);
             var subject = "signup:" + existing.Id;
-            if (site is not null && throttle.RetryAfter(throttle.ResetMailsForAccount, subject) is null)
+            if (throttle.RetryAfter(throttle.ResetMailsForAccount, subject) is null && mailer.SendAlreadyRegistered(existing, HttpContext))
             {
                 throttle.Record(throttle.ResetMailsForAccount, subject);
-                mail.Enqueue(AccountMail.AlreadyRegistered(existing, $"{site}/console/sign-in", $"{site}/console/forgot-password"));
             }
         }
 
-        if (settings.RequireVerifiedEmail)
+        if (accountOptions.Value.RequireVerifiedEmail)
         {
             SentTo = email;
             return Page();

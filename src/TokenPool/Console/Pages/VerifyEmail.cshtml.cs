@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TokenPool.Accounts;
-using TokenPool.Mail;
 
 namespace TokenPool.WebConsole.Pages;
 
@@ -9,8 +8,7 @@ namespace TokenPool.WebConsole.Pages;
 internal sealed class VerifyEmailModel(
     AccountService accounts,
     OneTimeTokens tokens,
-    MailOutbox mail,
-    MailLinks links,
+    AccountMailer mailer,
     SignInThrottle throttle,
     IOptions<AccountOptions> accountOptions) : ConsolePageModel
 {
@@ -44,7 +42,7 @@ internal sealed class VerifyEmailModel(
         {
             Notice = "Your email is already confirmed.";
         }
-        else if (links.Unavailable(HttpContext) is { } unavailable)
+        else if (mailer.Unavailable(HttpContext) is { } unavailable)
         {
             Error = unavailable;
         }
@@ -56,10 +54,8 @@ internal sealed class VerifyEmailModel(
         {
             throttle.Record(throttle.ResetsFromAddress, ClientAddress);
             throttle.Record(throttle.ResetMailsForAccount, subject);
-            var hours = accountOptions.Value.VerifyEmailHours;
-            var token = await tokens.IssueAsync(account.Id, AccountTokenPurposes.VerifyEmail, TimeSpan.FromHours(hours), cancellationToken);
-            mail.Enqueue(AccountMail.VerifyEmail(account, $"{links.SiteUrl(HttpContext)}/console/verify-email?token={token}", hours));
-            Notice = $"We sent a new confirmation link to {account.Email}. It works for {hours} hours.";
+            await mailer.SendVerificationAsync(account, HttpContext, cancellationToken);
+            Notice = $"We sent a new confirmation link to {account.Email}. It works for {accountOptions.Value.VerifyEmailHours} hours.";
         }
 
         return Page();
