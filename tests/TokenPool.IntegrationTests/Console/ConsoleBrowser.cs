@@ -84,7 +84,9 @@ internal sealed partial class ConsoleBrowser : IAsyncDisposable
         // Sign-up never signs in (its answer must not tell whether the email had an account): the owner signs in next.
         // Wait for the redirect itself, not for a load event that a busy machine may deliver before the wait starts.
         await page.WaitForURLAsync(new Regex("/console/sign-in\\?created=1"), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
-        await SignInAsync(page, email);
+        await page.FillAsync("#email", email);
+        await page.FillAsync("#password", Password);
+        await page.ClickAsync("main button[type=submit]");
         await page.WaitForURLAsync(new Regex("/console/api-keys"), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
         await page.Locator("h1").First.WaitForAsync();
     }

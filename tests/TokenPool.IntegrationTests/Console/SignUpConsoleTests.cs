@@ -49,7 +49,8 @@ public sealed class SignUpConsoleTests : IAsyncLifetime
         var page = await _browser.NewPageAsync();
         await page.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "192.0.2.103" });
         await ConsoleBrowser.SignUpAsync(page, "newcomer@example.com");
-        await Expect(page).ToHaveURLAsync(new Regex("/console/api-keys"));
+        await Expect(page).ToHaveURLAsync(new Regex("/console/api-keys\\?welcome=1$"));
+        await Expect(page.Locator("main")).ToContainTextAsync("Welcome! Your balance is $1.00");
         await Expect(page.GetByTestId("balance")).ToContainTextAsync("$1.00");
     }
 

@@ -34,6 +34,12 @@ internal sealed class SignInModel(
             return LocalRedirect(SafeReturnUrl(ReturnUrl));
         }
 
+        if (created is not null && ReturnUrl is null)
+        {
+            // A new account's first sign-in lands on the welcome note of the API keys page.
+            ReturnUrl = "/console/api-keys?welcome=1";
+        }
+
         Notice = signedOut is not null ? "You are signed out."
             : reset is not null ? "Your password is changed and every session of your account is signed out. Sign in with the new password."
             : created is not null ? "Your account is ready: sign in with the email and password you chose."
