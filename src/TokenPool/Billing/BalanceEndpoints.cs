@@ -35,7 +35,7 @@ internal static class BalanceEndpoints
 
     public static IEndpointRouteBuilder MapBalance(this IEndpointRouteBuilder app, GatewayHandler handler)
     {
-        foreach (var root in GatewayEndpoints.ApiRoots)
+        foreach (var root in Gateway.Dialects.ApiTable.Roots)
         {
             app.MapGet(root + "/dashboard/billing/subscription", context => WithBalance(context, handler, Subscription)).WithDisplayName("billing-subscription" + root);
             app.MapGet(root + "/dashboard/billing/usage", context => WithBalance(context, handler, Usage)).WithDisplayName("billing-usage" + root);

@@ -57,6 +57,40 @@ internal sealed class TokenEstimator
         return CountText(text.ToString()) + 3L * items;
     }
 
+    /// <summary>
+    /// Output tokens of a whole answer that reported no usage: the text of every string member named in
+    /// <paramref name="textFields"/> (the answer's text, tool-call arguments, reasoning), wherever it lies.
+    /// </summary>
+    public long CountAnswerText(ReadOnlySpan<byte> body, IReadOnlySet<string> textFields)
+    {
+        var text = new StringBuilder();
+        var reader = new Utf8JsonReader(body);
+        string? property = null;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        property = reader.GetString();
+                        continue;
+                    case JsonTokenType.String when property is not null && textFields.Contains(property):
+                        text.Append(reader.GetString()).Append('\n');
+                        break;
+                }
+
+                property = null;
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            // Count what was read.
+        }
+
+        return CountText(text.ToString());
+    }
+
     /// <summary>Output tokens from the text deltas a stream delivered, collected as JSON-escaped UTF-8.</summary>
     public long CountEscapedText(ReadOnlySpan<byte> escapedUtf8)
     {

@@ -122,8 +122,12 @@ internal static class TokenPoolCommands
         var baseUrl = new Option<string>("--base-url") { Description = "The upstream API root, e.g. https://api.openai.com/v1", Required = true };
         var apiKey = new Option<string>("--api-key") { Description = "The upstream API key (stored encrypted)", Required = true };
         var models = new Option<string>("--models") { Description = "Comma-separated models it serves, e.g. gpt-5.5,gpt-5.4-nano", Required = true };
-        var wire = new Option<string>("--wire") { Description = "responses (OpenAI, Azure) or chat (Chat Completions only: vLLM, Ollama...)", DefaultValueFactory = _ => "responses" };
-        wire.AcceptOnlyFromAmong("responses", "chat");
+        var wire = new Option<string>("--wire")
+        {
+            Description = "The APIs the upstream itself serves, comma-separated: responses, chat, messages. "
+                + "OpenAI and Azure serve responses,chat (the default); vLLM, Ollama and DeepSeek serve chat",
+            DefaultValueFactory = _ => "responses,chat",
+        };
         var priority = new Option<int>("--priority") { Description = "Higher is used first" };
         var weight = new Option<int>("--weight") { Description = "Share of traffic among channels of equal priority", DefaultValueFactory = _ => 1 };
         var aliases = new Option<string?>("--aliases") { Description = "Comma-separated client=upstream model names, e.g. gpt-5.5=gpt-5.5-2026-04" };
@@ -139,7 +143,7 @@ internal static class TokenPoolCommands
                     parse.GetValue(name)!,
                     parse.GetValue(baseUrl)!,
                     UpstreamPool.SplitList(parse.GetValue(models)).ToList(),
-                    parse.GetValue(wire) == "chat" ? WireApi.Chat : WireApi.Responses,
+                    WireSet.TryParse(parse.GetValue(wire), out var wires, out var wireError) ? wires : throw new ChannelActionException(wireError!),
                     parse.GetValue(priority),
                     parse.GetValue(weight),
                     parse.GetValue(aliases),
@@ -167,11 +171,11 @@ internal static class TokenPoolCommands
                 return;
             }
 
-            Console.WriteLine($"{"ID",-4} {"NAME",-20} {"WIRE",-9} {"PRI",4} {"WT",3} {"STATE",-8} {"KEYS",-24} {"BASE URL",-36} MODELS");
+            Console.WriteLine($"{"ID",-4} {"NAME",-20} {"WIRE",-15} {"PRI",4} {"WT",3} {"STATE",-8} {"KEYS",-24} {"BASE URL",-36} MODELS");
             foreach (var c in channels)
             {
                 var keys = string.Join(",", c.Keys.Select(k => $"…{k.Last4}{(k.IsEnabled ? "" : "(off)")}"));
-                Console.WriteLine($"{c.Id,-4} {c.Name,-20} {c.Wire.ToString().ToLowerInvariant(),-9} {c.Priority,4} {c.Weight,3} {(c.IsEnabled ? "enabled" : "disabled"),-8} {keys,-24} {c.BaseUrl,-36} {c.Models}{(c.ModelAliases is null ? "" : $" (aliases {c.ModelAliases})")}");
+                Console.WriteLine($"{c.Id,-4} {c.Name,-20} {c.Wire,-15} {c.Priority,4} {c.Weight,3} {(c.IsEnabled ? "enabled" : "disabled"),-8} {keys,-24} {c.BaseUrl,-36} {c.Models}{(c.ModelAliases is null ? "" : $" (aliases {c.ModelAliases})")}");
             }
         }));
 

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using TokenPool.Keys;
 using TokenPool.Upstreams;
 
@@ -30,15 +28,12 @@ internal sealed partial class ChannelTester(ChannelService channels, KeySecrets 
             .Select(pair => pair.Split('=', 2, StringSplitOptions.TrimEntries))
             .FirstOrDefault(pair => pair.Length == 2 && pair[0] == model)?[1] ?? model;
         var baseUrl = channel.BaseUrl.TrimEnd('/') + "/";
-        using var request = channel.Wire == WireApi.Chat
-            ? new HttpRequestMessage(HttpMethod.Post, baseUrl + "chat/completions")
-            {
-                Content = Json(new { model = upstreamModel, messages = new[] { new { role = "user", content = "Reply with one short greeting." } }, max_tokens = 16 }),
-            }
-            : new HttpRequestMessage(HttpMethod.Post, baseUrl + "responses")
-            {
-                Content = Json(new { model = upstreamModel, input = "Reply with one short greeting.", max_output_tokens = 16, store = false }),
-            };
+        var dialect = channel.Wire.Apis.Select(TokenPool.Gateway.Dialects.ApiTable.Find).FirstOrDefault(d => d is not null) ?? TokenPool.Gateway.Dialects.ApiTable.Dialects[0];
+        using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + dialect.Path)
+        {
+            Content = new ByteArrayContent(dialect.ProbeBody(upstreamModel, 16)),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secrets.UnprotectUpstreamKey(key.ProtectedKey));
         var started = Stopwatch.GetTimestamp();
         try
@@ -63,8 +58,6 @@ internal sealed partial class ChannelTester(ChannelService channels, KeySecrets 
     }
 
     public void Dispose() => _client.Dispose();
-
-    private static StringContent Json<T>(T value) => new(JsonSerializer.Serialize(value), Encoding.UTF8, "application/json");
 
     private static string Trim(string body) => body.Length > 400 ? body[..400] + "…" : body;
 

@@ -80,6 +80,7 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
         {
             e.ToTable("channels");
             e.HasIndex(c => c.Name).IsUnique();
+            e.Property(c => c.Wire).HasConversion(wire => wire.Bits, bits => new WireSet(bits));
             e.HasMany(c => c.Keys).WithOne().HasForeignKey(k => k.ChannelId).OnDelete(DeleteBehavior.Cascade);
         });
 

@@ -13,14 +13,7 @@ internal sealed record ApiError(int Status, string Type, string? Code, string Me
     /// <summary>Response headers to add with the error, such as Retry-After.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 
-    /// <summary>An upstream's own JSON error body, relayed as it was instead of the envelope built here.</summary>
-    public ReadOnlyMemory<byte>? RawBody { get; init; }
-
     public ApiError WithHeader(string name, string value) => this with { Headers = [.. Headers, new(name, value)] };
-
-    /// <summary>An upstream's JSON error, to relay with its status and body unchanged.</summary>
-    public static ApiError FromUpstream(int status, byte[] body, string? code, string? message) =>
-        new(status, "upstream_error", code, message ?? $"The upstream answered HTTP {status}.") { RawBody = body };
 
     /// <summary>Messages stay readable in a terminal: quotes and angle brackets are not turned into <c>\u0022</c> escapes.</summary>
     public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -38,13 +31,6 @@ internal sealed record ApiError(int Status, string Type, string? Code, string Me
         foreach (var (name, value) in Headers)
         {
             response.Headers[name] = value;
-        }
-
-        if (RawBody is { } raw)
-        {
-            response.ContentLength = raw.Length;
-            await response.Body.WriteAsync(raw, context.RequestAborted);
-            return;
         }
 
         await using (var writer = new Utf8JsonWriter(response.BodyWriter, WriterOptions))

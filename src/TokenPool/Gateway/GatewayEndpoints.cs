@@ -1,33 +1,43 @@
 using TokenPool.Billing;
-using TokenPool.Upstreams;
+using TokenPool.Data;
+using TokenPool.Gateway.Dialects;
+using TokenPool.Gateway.Relay;
 
 namespace TokenPool.Gateway;
 
 internal static class GatewayEndpoints
 {
-    /// <summary>The API paths, served under <c>/v1</c> and at the root (Codex calls <c>{base_url}/responses</c>).</summary>
-    public static readonly string[] ApiRoots = ["/v1", ""];
-
     public static IServiceCollection AddGateway(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<RequestLimiter>();
         services.AddSingleton<UsageResolver>();
+        services.AddSingleton<ResponseSizes>();
+        services.AddSingleton(new BridgeSource());
+        services.AddSingleton<StreamCopier>();
+        services.AddSingleton<BufferedCopy>();
+        services.AddSingleton<UpstreamAttempt>();
         services.AddSingleton<UpstreamRelay>();
         services.AddSingleton<GatewayHandler>();
         services.AddSingleton<GatewayDrain>();
+        services.AddSingleton<LiveRequests>();
+        services.AddSingleton<IChangeListener>(provider => provider.GetRequiredService<LiveRequests>());
         services.AddSingleton<TokenEstimator>();
         return services;
     }
 
+    /// <summary>Maps every API path of <see cref="ApiTable"/> under each of its roots, and a JSON answer for the rest of <c>/v1</c>.</summary>
     public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder app)
     {
         var handler = app.ServiceProvider.GetRequiredService<GatewayHandler>();
-        foreach (var root in ApiRoots)
+        foreach (var root in ApiTable.Roots)
         {
-            app.MapPost(root + "/responses", context => handler.HandleAsync(context, ClientApiKind.Responses)).WithDisplayName("responses" + root);
-            app.MapPost(root + "/chat/completions", context => handler.HandleAsync(context, ClientApiKind.ChatCompletions)).WithDisplayName("chat" + root);
-            app.MapGet(root + "/models", handler.ListModelsAsync).WithDisplayName("models" + root);
+            foreach (var dialect in ApiTable.Dialects)
+            {
+                app.MapPost($"{root}/{dialect.Path}", context => handler.HandleAsync(context, dialect)).WithDisplayName(dialect.Endpoint + root);
+            }
+
+            app.MapGet($"{root}/{ApiTable.ModelsPath}", handler.ListModelsAsync).WithDisplayName("models" + root);
         }
 
         app.MapBalance(handler);
@@ -39,11 +49,10 @@ internal static class GatewayEndpoints
 
     private static Task UnknownApiPath(HttpContext context)
     {
-        var path = context.Request.Path.Value ?? "/";
-        var known = path.TrimEnd('/') is "/v1/responses" or "/v1/chat/completions" or "/v1/models";
-        var error = known
-            ? GatewayErrors.MethodNotAllowed(context.Request.Method, path)
-            : GatewayErrors.UnknownPath(context.Request.Method, path);
-        return error.WriteAsync(context);
+        var path = context.Request.Path;
+        var error = ApiTable.IsKnownPath(path)
+            ? GatewayErrors.MethodNotAllowed(context.Request.Method, path.Value ?? "/")
+            : GatewayErrors.UnknownPath(context.Request.Method, path.Value ?? "/");
+        return (ApiTable.ForPath(path) ?? ApiTable.Dialects[0]).WriteErrorAsync(context, error);
     }
 }

@@ -1,9 +1,13 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using TokenPool.Billing;
 using TokenPool.Data;
+using TokenPool.Gateway.Dialects;
+using TokenPool.Gateway.Relay;
+using TokenPool.Gateway.Translation;
 using TokenPool.Hosting;
 using TokenPool.Keys;
 using TokenPool.Operations;
@@ -12,14 +16,16 @@ using TokenPool.Upstreams;
 namespace TokenPool.Gateway;
 
 /// <summary>
-/// One API request, end to end:
+/// One API request, end to end, in the client's API (its <see cref="Dialect"/> decides the envelope of every error):
 /// <list type="number">
+/// <item>refuse at once, retryably, while the server is stopping; refuse oversized session and id headers;</item>
 /// <item>authenticate the key (from memory when warm; shape and checksum checked before any lookup);</item>
-/// <item>read the body once into a pooled buffer and pick out model, stream and limits;</item>
-/// <item>check the model against the catalogue, the pool and the key's allow-list;</item>
-/// <item>take a rate-limit slot, then hold the request's most likely cost from its key's lease, which is topped up in
-/// one atomic statement when it runs short (<see cref="QuotaLedger"/>);</item>
-/// <item>relay to the upstream with failover before the first byte (<see cref="UpstreamRelay"/>);</item>
+/// <item>admit (<see cref="AdmitAsync"/>): read the body once into a pooled buffer, pick out model, stream and limits,
+/// check the model against the catalogue, the pool and the key's allow-list, decide the output limit the upstream gets,
+/// take a rate-limit slot, then hold the request's most likely cost from its key's lease, which is topped up in one
+/// atomic statement when it runs short (<see cref="QuotaLedger"/>);</item>
+/// <item>relay to the upstream with failover before the first byte (<see cref="UpstreamRelay"/>), ending early if the
+/// key is revoked or the server's drain deadline passes (<see cref="LiveRequests"/>);</item>
 /// <item>settle: the usage record and the exact charge go to the batched writer, exactly once.</item>
 /// </list>
 /// </summary>
@@ -32,6 +38,10 @@ internal sealed partial class GatewayHandler(
     RequestLimiter limiter,
     UpstreamRelay relay,
     UsageResolver usageResolver,
+    ResponseSizes responseSizes,
+    BridgeSource bridges,
+    LiveRequests live,
+    GatewayDrain drain,
     PublicUrls urls,
     TokenPoolMetrics metrics,
     IDbContextFactory<TokenPoolDb> dbFactory,
@@ -54,13 +64,13 @@ internal sealed partial class GatewayHandler(
     /// <summary>API requests being handled now, counted until their usage record is queued.</summary>
     public long InFlight => Interlocked.Read(ref _inFlight);
 
-    public async Task HandleAsync(HttpContext context, ClientApiKind api)
+    public async Task HandleAsync(HttpContext context, Dialect dialect)
     {
         Interlocked.Increment(ref _inFlight);
-        using var activity = TokenPoolTracing.StartRequest(ApiName(api));
+        using var activity = TokenPoolTracing.StartRequest(TokenPoolMetrics.ApiLabel(dialect.Api));
         try
         {
-            await HandleOneAsync(context, api, activity);
+            await HandleOneAsync(context, dialect, activity);
         }
         finally
         {
@@ -68,68 +78,91 @@ internal sealed partial class GatewayHandler(
         }
     }
 
-    private static string ApiName(ClientApiKind api) => api == ClientApiKind.Responses ? "responses" : "chat";
-
-    private async Task HandleOneAsync(HttpContext context, ClientApiKind api, System.Diagnostics.Activity? activity)
+    private async Task HandleOneAsync(HttpContext context, Dialect dialect, Activity? activity)
     {
-        using var exchange = new Exchange(context, api, NewRequestId(), time.GetUtcNow().UtcDateTime);
-        context.Response.Headers["x-tokenpool-request-id"] = exchange.RequestId;
+        var requestId = NewRequestId();
+        var started = new RequestStart(requestId, time.GetUtcNow().UtcDateTime, Stopwatch.GetTimestamp());
+        context.Response.Headers["x-tokenpool-request-id"] = requestId;
 
-        var key = await AuthenticateAsync(context);
+        // 1. A stopping server takes no new work; session and id headers are bounded before anything keeps them.
+        if (drain.Draining)
+        {
+            metrics.Refused("server_shutting_down");
+            await dialect.WriteErrorAsync(context, GatewayErrors.ServerStopping(_gateway.DrainRetryAfterSeconds));
+            return;
+        }
+
+        if (ClientStringLimits.FirstTooLong(context.Request.Headers) is { } tooLong)
+        {
+            await dialect.WriteErrorAsync(context, GatewayErrors.HeaderTooLong(tooLong.Header, tooLong.Limit));
+            return;
+        }
+
+        // 2. Authenticate.
+        var key = await AuthenticateAsync(context, recheck: false, dialect);
         if (key is null)
         {
             return;
         }
 
-        exchange.Key = key;
+        var client = new ClientResponse(context, dialect, requestId, []);
+        AdmissionResult admitted = default;
+        RelayResult? relayed = null;
+        Ending? ending = null;
+        var stop = live.Register(key);
         try
         {
-            if (await AdmitAsync(exchange) is { } refusal)
+            // 3. Admit.
+            admitted = await AdmitAsync(context, dialect, key);
+            if (admitted.Refusal is { } refusal)
             {
-                exchange.Status = refusal.Status;
-                exchange.ErrorCode = refusal.Code;
-                exchange.Outcome = "rejected";
-                metrics.Refused(refusal.Code ?? "invalid_request");
-                await refusal.WriteAsync(context);
+                metrics.Refused(TokenPoolMetrics.ErrorLabel(refusal.Code) ?? "invalid_request");
+                ending = new Ending(RequestOutcome.Rejected, refusal.Status, refusal.Code);
+                await client.FailAsync(refusal, null, admitted.Facts?.Model ?? "");
                 return;
             }
 
-            TokenPoolTracing.SetRequestModel(activity, exchange.Model, exchange.RequestId, key.AccountId, key.KeyId);
-
-            await relay.RelayAsync(exchange);
+            // 4. Relay.
+            var admission = admitted.Admission!;
+            TokenPoolTracing.SetRequestModel(activity, admission.Model, requestId, key.AccountId, key.KeyId);
+            client = new ClientResponse(context, dialect, requestId, admission.LimitHeaders);
+            relayed = await relay.RelayAsync(new RelayRequest(admission, client, stop));
         }
         catch (BadHttpRequestException ex)
         {
             // The client stopped sending the body part-way (it went away, or its Content-Length was wrong): not TokenPool's fault.
-            exchange.Outcome = "client_closed";
-            exchange.ErrorCode = "incomplete_body";
-            if (!exchange.Committed && !context.RequestAborted.IsCancellationRequested)
+            ending = new Ending(RequestOutcome.ClientClosed, ex.StatusCode, "incomplete_body");
+            if (!client.Committed && !context.RequestAborted.IsCancellationRequested)
             {
-                exchange.Status = ex.StatusCode;
-                await GatewayErrors.InvalidParameter("body", "The request body ended before all of it arrived. Please send the request again.").WriteAsync(context);
+                await client.FailAsync(GatewayErrors.InvalidParameter("body", "The request body ended before all of it arrived. Please send the request again."), null, "");
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
-            LogUnexpected(logger, exchange.RequestId, ex);
-            exchange.Outcome = "internal_error";
-            exchange.ErrorCode = "internal_error";
-            if (!exchange.Committed)
-            {
-                exchange.Status = 500;
-                await GatewayErrors.Internal(exchange.RequestId).WriteAsync(context);
-            }
+            LogUnexpected(logger, requestId, ex);
+            var wasCommitted = client.Committed;
+            ending = new Ending(RequestOutcome.InternalError, wasCommitted ? context.Response.StatusCode : 500, "internal_error");
+            await client.FailAsync(GatewayErrors.Internal(requestId), relayed?.Meter, admitted.Facts?.Model ?? "");
         }
         catch (OperationCanceledException)
         {
-            exchange.Outcome = "client_closed";
+            ending = new Ending(RequestOutcome.ClientClosed, context.Response.StatusCode, null);
         }
         finally
         {
-            if (exchange.Facts?.Model is not null)
+            live.Unregister(stop);
+
+            // 5. Settle: every request whose body named a model gets its usage record.
+            if (admitted.Facts?.Model is not null)
             {
-                await SettleAsync(exchange, activity);
+                await SettleAsync(started, key, dialect, admitted, relayed, ending, activity);
             }
+            else
+            {
+                relayed?.Meter?.Dispose();
+            }
+
+            admitted.Body?.Dispose();
         }
     }
 
@@ -169,8 +202,9 @@ internal sealed partial class GatewayHandler(
     /// otherwise. With <paramref name="recheck"/>, reads the key from the database even when cached
     /// (for requests that reserve nothing, so that a deleted key is refused at once there too).
     /// </summary>
-    internal async ValueTask<KeyIdentity?> AuthenticateAsync(HttpContext context, bool recheck = false)
+    internal async ValueTask<KeyIdentity?> AuthenticateAsync(HttpContext context, bool recheck = false, Dialect? dialect = null)
     {
+        dialect ??= ApiTable.For(ApiKind.ChatCompletions);
         var keysPage = urls.ApiKeysPage(context);
         var headers = context.Request.Headers;
         string? raw = headers.Authorization.Count > 0 ? headers.Authorization[0] : null;
@@ -181,7 +215,7 @@ internal sealed partial class GatewayHandler(
             key = headers["api-key"].FirstOrDefault() ?? headers["x-api-key"].FirstOrDefault();
             if (string.IsNullOrWhiteSpace(key))
             {
-                await GatewayErrors.MissingKey(keysPage).WriteAsync(context);
+                await dialect.WriteErrorAsync(context, GatewayErrors.MissingKey(keysPage));
                 return null;
             }
 
@@ -193,14 +227,14 @@ internal sealed partial class GatewayHandler(
         }
         else
         {
-            await GatewayErrors.NotBearer(keysPage).WriteAsync(context);
+            await dialect.WriteErrorAsync(context, GatewayErrors.NotBearer(keysPage));
             return null;
         }
 
         var shape = ApiKeyFormat.Check(key);
         if (shape != ApiKeyShape.Valid)
         {
-            await GatewayErrors.BadKeyShape(shape, key.Length, keysPage).WriteAsync(context);
+            await dialect.WriteErrorAsync(context, GatewayErrors.BadKeyShape(shape, key.Length, keysPage));
             return null;
         }
 
@@ -209,90 +243,123 @@ internal sealed partial class GatewayHandler(
             : await keys.FindAsync(key, context.RequestAborted);
         if (identity is null)
         {
-            await GatewayErrors.UnknownKey(key, keysPage).WriteAsync(context);
+            await dialect.WriteErrorAsync(context, GatewayErrors.UnknownKey(key, keysPage));
             return null;
         }
 
         if (identity.Refusal(time.GetUtcNow().UtcDateTime) is { } refusal)
         {
-            await GatewayErrors.Refused(refusal, identity, keysPage).WriteAsync(context);
+            await dialect.WriteErrorAsync(context, GatewayErrors.Refused(refusal, identity, keysPage));
             return null;
         }
 
         return identity;
     }
 
-    /// <summary>Everything before the upstream is called. Returns the error to send, or null when admitted.</summary>
-    private async Task<ApiError?> AdmitAsync(Exchange exchange)
+    /// <summary>
+    /// Everything before the upstream is called: the body, the model, the output limit, the limits and the hold.
+    /// Returns the admission, or the error to send (with what was read so far, for the usage record).
+    /// </summary>
+    private async Task<AdmissionResult> AdmitAsync(HttpContext context, Dialect dialect, KeyIdentity key)
     {
-        var context = exchange.Context;
         var (body, bodyError) = await RequestBody.ReadAsync(context, _gateway.MaxRequestBodyBytes, context.RequestAborted);
         if (body is null)
         {
-            return bodyError;
+            return new AdmissionResult { Refusal = bodyError };
         }
 
-        exchange.Body = body;
         if (!RequestInspector.TryInspect(body.Span, out var facts, out var inspectError))
         {
-            return inspectError;
+            return new AdmissionResult { Refusal = inspectError, Body = body };
         }
 
-        exchange.Facts = facts;
-
         // From here on the request gets a usage record, keyed by its request id, whatever happens.
-        context.Response.Headers[UsageRecordIdHeader] = exchange.RequestId;
+        context.Response.Headers[UsageRecordIdHeader] = context.Response.Headers["x-tokenpool-request-id"];
         var model = facts.Model!;
-        var key = exchange.Key;
         var route = pool.Snapshot.Route(model);
         var price = prices.Find(model);
+        var refused = new AdmissionResult { Body = body, Facts = facts, Price = price };
         if (route is null || price is null)
         {
-            return GatewayErrors.ModelNotFound(model, ClosestModel(model, key), urls.ApiBaseUrl(context), urls.ModelsPage(context));
+            return refused with { Refusal = GatewayErrors.ModelNotFound(model, ClosestModel(model, key), urls.ApiBaseUrl(context), urls.ModelsPage(context)) };
         }
 
         if (!key.AllowsModel(model))
         {
-            return GatewayErrors.ModelNotAllowed(model, key.AllowedModels!, urls.ApiKeysPage(context));
+            return refused with { Refusal = GatewayErrors.ModelNotAllowed(model, key.AllowedModels!, urls.ApiKeysPage(context)) };
         }
 
-        if (!route.Serves(exchange.Api))
+        if (!route.CanCarry(dialect.Api, bridges))
         {
-            return GatewayErrors.NeedsResponsesUpstream(model);
+            return refused with { Refusal = GatewayErrors.ApiNotServed(model, dialect.Api, route.ServedApis) };
         }
 
-        exchange.Route = route;
-        exchange.Price = price;
-        exchange.UsageInjected = exchange.Api == ClientApiKind.ChatCompletions && facts.Stream && !facts.IncludeUsage;
-        exchange.Session = SessionAffinity.SessionName(context.Request, facts.PromptCacheKey, facts.PreviousResponseId, key.AccountId);
+        // The input a previous_response_id brings along is not in the body: hold it as the upstream will bill it.
+        long? priorTokens = null;
+        var priorHeld = 0L;
+        if (facts.PreviousResponseId is { } previous)
+        {
+            priorTokens = responseSizes.Find(key.AccountId, previous);
+            if (priorTokens is null && price.ContextWindow is null)
+            {
+                return refused with { Refusal = GatewayErrors.UnknownPreviousResponse(model) };
+            }
 
-        var inputEstimate = (body.Length + _billing.ReserveBytesPerInputToken - 1) / _billing.ReserveBytesPerInputToken;
-        var outputEstimate = facts.MaxOutputTokens ?? price.ReserveOutputTokens;
+            priorHeld = priorTokens ?? price.ContextWindow!.Value;
+        }
+
+        var inputEstimate = (body.Length + _billing.ReserveBytesPerInputToken - 1) / _billing.ReserveBytesPerInputToken + priorHeld;
+        var outputLimit = facts.MaxOutputTokens ?? price.ReserveOutputTokens;
         var decision = limiter.TryAcquire(key, inputEstimate, Environment.TickCount64);
         if (decision.Refusal is not null)
         {
-            return decision.Refusal;
+            return refused with { Refusal = decision.Refusal };
         }
 
-        exchange.Lease = decision.Lease;
-        exchange.LimitHeaders = decision.Headers;
-
-        var amount = Pricing.Cost(new TokenUsage(inputEstimate, 0, outputEstimate, 0), price);
+        var amount = Pricing.Cost(new TokenUsage(inputEstimate, 0, outputLimit, 0), price);
         var now = time.GetUtcNow().UtcDateTime;
         var longest = TimeSpan.FromSeconds(pool.Options.TotalTimeoutSeconds);
-        if (exchange.Route.LongestTotalTimeout > longest)
+        if (route.LongestTotalTimeout > longest)
         {
-            longest = exchange.Route.LongestTotalTimeout;
+            longest = route.LongestTotalTimeout;
         }
 
         var expires = now + longest + TimeSpan.FromMinutes(_billing.ReservationGraceMinutes);
         var outcome = await ledger.ReserveAsync(key, amount, now, expires, context.RequestAborted);
+        if (outcome == ReserveOutcome.Reserved)
+        {
+            return new AdmissionResult
+            {
+                Body = body,
+                Facts = facts,
+                Price = price,
+                Admission = new Admission
+                {
+                    Key = key,
+                    Dialect = dialect,
+                    Body = body,
+                    Facts = facts,
+                    Price = price,
+                    Route = route,
+                    Session = SessionAffinity.SessionName(context.Request, facts.PromptCacheKey, facts.PreviousResponseId, key.AccountId),
+                    Lease = decision.Lease,
+                    LimitHeaders = decision.Headers,
+                    OutputLimit = outputLimit,
+                    InputTokensHeld = inputEstimate,
+                    PriorTokens = priorTokens,
+                    ReservedMicros = amount,
+                },
+            };
+        }
+
+        decision.Lease?.Release(0);
+        return refused with { Refusal = await ReservationRefusalAsync(context, key, outcome, amount, now) };
+    }
+
+    private async Task<ApiError> ReservationRefusalAsync(HttpContext context, KeyIdentity key, ReserveOutcome outcome, long amount, DateTime now)
+    {
         switch (outcome)
         {
-            case ReserveOutcome.Reserved:
-                exchange.ReservedMicros = amount;
-                exchange.HasReservation = true;
-                return null;
             case ReserveOutcome.KeyRefused:
             {
                 keys.InvalidateKey(key.KeyId);
@@ -313,65 +380,72 @@ internal sealed partial class GatewayHandler(
     }
 
     /// <summary>Works out what the request used and queues its usage record and settlement.</summary>
-    private async Task SettleAsync(Exchange exchange, System.Diagnostics.Activity? activity)
+    private async Task SettleAsync(RequestStart started, KeyIdentity key, Dialect dialect, AdmissionResult admitted, RelayResult? relayed, Ending? ending,
+        Activity? activity)
     {
         using var settling = TokenPoolTracing.StartSettlement();
-        if (exchange.Price is not null && !exchange.UsageResolved)
+        var admission = admitted.Admission;
+        var usage = relayed?.Usage
+            ?? (admission is null ? ResolvedUsage.None : usageResolver.FromStream(admission, relayed?.Meter, relayed?.Accepted ?? false));
+        relayed?.Meter?.Dispose();
+        admission?.Lease?.Release(usage.Usage.InputTokens + usage.Usage.OutputTokens);
+        var price = admitted.Price;
+        var outcome = ending?.Outcome ?? relayed?.Outcome ?? RequestOutcome.Failed;
+        var notes = relayed?.Notes ?? [];
+        if (usage.Note is not null)
         {
-            usageResolver.Resolve(exchange);
+            notes = [.. notes, usage.Note];
         }
 
-        var usage = exchange.Usage;
-        exchange.Lease?.Release(usage.InputTokens + usage.OutputTokens);
-        var price = exchange.Price;
         var record = new UsageRecord
         {
-            RequestId = exchange.RequestId,
-            CreatedAt = exchange.StartedAt,
-            AccountId = exchange.Key.AccountId,
-            KeyId = exchange.Key.KeyId,
-            ChannelId = exchange.Target?.Channel.Id,
-            ChannelKeyId = exchange.Target?.KeyId,
-            Model = exchange.Model,
-            Endpoint = exchange.Endpoint,
-            IsStream = exchange.Facts.Stream,
-            Status = exchange.Status == 0 ? exchange.Context.Response.StatusCode : exchange.Status,
-            Outcome = exchange.Outcome,
-            ErrorCode = exchange.ErrorCode,
-            InputTokens = usage.InputTokens,
-            CachedInputTokens = usage.CachedInputTokens,
-            OutputTokens = usage.OutputTokens,
-            ReasoningTokens = usage.ReasoningTokens,
-            IsEstimated = exchange.UsageEstimated,
-            CostMicros = exchange.CostMicros,
+            RequestId = started.RequestId,
+            CreatedAt = started.At,
+            AccountId = key.AccountId,
+            KeyId = key.KeyId,
+            ChannelId = relayed?.Target?.Channel.Id,
+            ChannelKeyId = relayed?.Target?.KeyId,
+            Model = admitted.Facts!.Model!,
+            Endpoint = dialect.Endpoint,
+            IsStream = admitted.Facts.Stream,
+            Status = ending?.Status ?? relayed?.Status ?? 0,
+            Outcome = outcome.Name(),
+            ErrorCode = ending is null ? relayed?.ErrorCode : ending.ErrorCode ?? relayed?.ErrorCode,
+            InputTokens = usage.Usage.InputTokens,
+            CachedInputTokens = usage.Usage.CachedInputTokens,
+            OutputTokens = usage.Usage.OutputTokens,
+            ReasoningTokens = usage.Usage.ReasoningTokens,
+            IsEstimated = usage.Estimated,
+            CostMicros = price is null ? 0 : usage.CostMicros,
             InputMicrosPerMillion = price?.InputMicrosPerMillion ?? 0,
             CachedInputMicrosPerMillion = price?.CachedInputMicrosPerMillion ?? 0,
             OutputMicrosPerMillion = price?.OutputMicrosPerMillion ?? 0,
-            LatencyMs = exchange.ElapsedMs,
-            FirstTokenMs = exchange.FirstByteTimestamp is { } first
-                ? (int)System.Diagnostics.Stopwatch.GetElapsedTime(exchange.StartTimestamp, first).TotalMilliseconds
+            LatencyMs = (int)Stopwatch.GetElapsedTime(started.Timestamp).TotalMilliseconds,
+            FirstTokenMs = relayed?.FirstByteTimestamp is { } first
+                ? (int)Stopwatch.GetElapsedTime(started.Timestamp, first).TotalMilliseconds
                 : null,
-            Attempts = exchange.Attempts.Length == 0 ? null : exchange.Attempts.ToString(),
-            Note = exchange.Notes.Count == 0 ? null : string.Join(' ', exchange.Notes),
+            Attempts = string.IsNullOrEmpty(relayed?.Attempts) ? null : relayed.Attempts,
+            Note = notes.Count == 0 ? null : string.Join(' ', notes),
         };
-        await usageWriter.EnqueueAsync(new Settlement(record, exchange.ReservedMicros, exchange.HasReservation));
+        await usageWriter.EnqueueAsync(new Settlement(record, admission?.ReservedMicros ?? 0, admission is not null));
+        var catalogued = price is null ? null : record.Model;
         metrics.RequestFinished(new RequestMetrics(
-            ApiName(exchange.Api),
-            exchange.Target?.Channel.Name,
-            exchange.Price is null ? null : exchange.Model,
-            exchange.Outcome,
-            TokenPoolMetrics.ErrorLabel(exchange.ErrorCode),
-            exchange.ElapsedMs / 1000.0,
+            TokenPoolMetrics.ApiLabel(dialect.Api),
+            relayed?.Target?.Channel.Name,
+            catalogued,
+            record.Outcome,
+            TokenPoolMetrics.ErrorLabel(record.ErrorCode),
+            record.LatencyMs / 1000.0,
             record.FirstTokenMs / 1000.0,
-            usage.InputTokens,
-            usage.CachedInputTokens,
-            usage.OutputTokens,
-            usage.ReasoningTokens,
-            exchange.CostMicros));
-        TokenPoolTracing.SetOutcome(activity, record.Status, exchange.Outcome, exchange.ErrorCode is null ? null : TokenPoolMetrics.ErrorLabel(exchange.ErrorCode),
-            usage.InputTokens, usage.OutputTokens, exchange.UsageEstimated, exchange.Price is null ? null : exchange.Model);
-        LogRequest(logger, exchange.RequestId, exchange.Key.KeyId, exchange.Model, record.Status, exchange.Outcome,
-            usage.InputTokens, usage.OutputTokens, exchange.UsageEstimated, record.LatencyMs);
+            usage.Usage.InputTokens,
+            usage.Usage.CachedInputTokens,
+            usage.Usage.OutputTokens,
+            usage.Usage.ReasoningTokens,
+            record.CostMicros));
+        TokenPoolTracing.SetOutcome(activity, record.Status, record.Outcome, TokenPoolMetrics.ErrorLabel(record.ErrorCode),
+            usage.Usage.InputTokens, usage.Usage.OutputTokens, usage.Estimated, catalogued);
+        LogRequest(logger, started.RequestId, key.KeyId, record.Model, record.Status, record.Outcome,
+            usage.Usage.InputTokens, usage.Usage.OutputTokens, usage.Estimated, record.LatencyMs);
     }
 
     private string? ClosestModel(string model, KeyIdentity key)
@@ -417,6 +491,26 @@ internal sealed partial class GatewayHandler(
             state.Prefix.CopyTo(chars[4..]);
             state.Sequence.TryFormat(chars[16..], out _, "x12", CultureInfo.InvariantCulture);
         });
+    }
+
+    /// <summary>When a request started, by the wall clock (for its record) and by the stopwatch (for its latency).</summary>
+    private readonly record struct RequestStart(string RequestId, DateTime At, long Timestamp);
+
+    /// <summary>How a request ended when it ended outside the relay (refused, cut, failed inside TokenPool).</summary>
+    private sealed record Ending(RequestOutcome Outcome, int Status, string? ErrorCode);
+
+    /// <summary>Admission's answer: the admission, or the refusal with what was read before it.</summary>
+    private readonly record struct AdmissionResult
+    {
+        public Admission? Admission { get; init; }
+
+        public ApiError? Refusal { get; init; }
+
+        public RequestBody? Body { get; init; }
+
+        public RequestFacts? Facts { get; init; }
+
+        public ModelPrice? Price { get; init; }
     }
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information,

@@ -11,6 +11,10 @@ internal sealed class GatewayOptions
     [Range(1024, 512 * 1024 * 1024)]
     public int MaxRequestBodyBytes { get; set; } = 32 * 1024 * 1024;
 
+    /// <summary>The Retry-After, in seconds, of a request refused because the server is stopping.</summary>
+    [Range(1, 300)]
+    public int DrainRetryAfterSeconds { get; set; } = 2;
+
     /// <summary>Largest non-streamed upstream answer relayed, in bytes.</summary>
     [Range(1024, 1024 * 1024 * 1024)]
     public int MaxResponseBodyBytes { get; set; } = 64 * 1024 * 1024;

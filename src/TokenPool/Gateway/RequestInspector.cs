@@ -1,7 +1,6 @@
-using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using System.Text.Unicode;
 
 namespace TokenPool.Gateway;
 
@@ -19,7 +18,10 @@ internal sealed class RequestFacts
 
     public bool Stream { get; set; }
 
-    /// <summary><c>max_output_tokens</c> (Responses), <c>max_completion_tokens</c> or <c>max_tokens</c> (Chat Completions).</summary>
+    /// <summary>
+    /// The smallest output limit the client sent in any of <c>max_output_tokens</c>, <c>max_completion_tokens</c> and
+    /// <c>max_tokens</c>, or null when it sent none.
+    /// </summary>
     public long? MaxOutputTokens { get; set; }
 
     public bool HasStreamOptions { get; set; }
@@ -32,24 +34,50 @@ internal sealed class RequestFacts
 
     /// <summary><c>"store": false</c>: the upstream keeps no copy, so no later request can name this response.</summary>
     public bool StoreDisabled { get; set; }
+
+    /// <summary>The body's top-level members in order, for rewriting it without touching the rest.</summary>
+    public List<RequestMember> Members { get; } = new(16);
 }
 
+/// <summary>What a top-level member of a request body is to TokenPool.</summary>
+internal enum MemberKind
+{
+    Other,
+    Model,
+    OutputLimit,
+    StreamOptions,
+    Input,
+}
+
+/// <summary>One top-level member: from its name's opening quote to its value's last byte, and where its value starts.</summary>
+internal readonly record struct RequestMember(MemberKind Kind, int Start, int ValueStart, int End, string? Name = null, long Value = 0);
+
 /// <summary>
-/// Reads a request body once with <see cref="Utf8JsonReader"/>, picking out the fields above and skipping
-/// the rest (skipping still checks that the JSON is well formed), and rewrites the body only when a
-/// channel needs it: a model alias, a usage request on a Chat Completions stream, dropped reasoning items.
+/// Reads a request body once with <see cref="Utf8JsonReader"/>, picking out the fields above and skipping the rest
+/// (skipping still checks that the JSON is well formed), and refuses a body TokenPool and an upstream could read
+/// differently:
+/// <list type="number">
+/// <item>a body that is not valid UTF-8 (a 400 that says where; never a server error);</item>
+/// <item>a key given twice in the top-level object or in <c>stream_options</c>, where every field TokenPool reads
+/// lives (some servers take the first value, others the last: a second <c>max_output_tokens</c> would bill beyond
+/// the hold); nested objects TokenPool does not read are the upstream's to judge;</item>
+/// <item>a client string TokenPool stores, logs or echoes that is longer than its bound (<see cref="ClientStringLimits"/>).</item>
+/// </list>
 /// </summary>
 internal static class RequestInspector
 {
-    /// <summary>Re-encodes strings as the client wrote them where JSON allows it (no <c>\u0022</c> for quotes inside strings).</summary>
-    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 256 };
 
     public static bool TryInspect(ReadOnlySpan<byte> body, out RequestFacts facts, out ApiError? error)
     {
         facts = new RequestFacts();
         error = null;
+        if (!Utf8.IsValid(body))
+        {
+            error = GatewayErrors.InvalidUtf8(InvalidUtf8At(body));
+            return false;
+        }
+
         var reader = new Utf8JsonReader(body, ReaderOptions);
         try
         {
@@ -66,95 +94,93 @@ internal static class RequestInspector
             }
 
             facts.ObjectStart = (int)reader.TokenStartIndex;
+            var names = new NameSet();
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (reader.ValueTextEquals("model"u8))
+                var start = (int)reader.TokenStartIndex;
+                names.Add(body, ref reader, "the request body");
+                var field = Field(ref reader);
+                var limitName = field == Known.OutputLimit ? reader.GetString() : null;
+                reader.Read();
+                var valueStart = (int)reader.TokenStartIndex;
+                var kind = MemberKind.Other;
+                long limitValue = 0;
+                switch (field)
                 {
-                    reader.Read();
-                    if (reader.TokenType != JsonTokenType.String)
-                    {
-                        error = GatewayErrors.InvalidParameter("model", "\"model\" must be a string, e.g. \"gpt-5.5\".");
-                        return false;
-                    }
-
-                    facts.Model = reader.GetString();
-                    facts.ModelTokenStart = (int)reader.TokenStartIndex;
-                    facts.ModelTokenLength = reader.ValueSpan.Length + 2;
-                }
-                else if (reader.ValueTextEquals("stream"u8))
-                {
-                    reader.Read();
-                    facts.Stream = reader.TokenType switch
-                    {
-                        JsonTokenType.True => true,
-                        JsonTokenType.False or JsonTokenType.Null => false,
-                        _ => throw new InvalidParameterException("stream", "\"stream\" must be true or false."),
-                    };
-                }
-                else if (reader.ValueTextEquals("max_output_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("max_tokens"u8))
-                {
-                    var name = reader.GetString()!;
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.Number)
-                    {
-                        if (!reader.TryGetInt64(out var max) || max < 1)
+                    case Known.Model:
+                        kind = MemberKind.Model;
+                        if (reader.TokenType != JsonTokenType.String)
                         {
-                            throw new InvalidParameterException(name, $"\"{name}\" must be a positive whole number.");
+                            error = GatewayErrors.InvalidParameter("model", "\"model\" must be a string, e.g. \"gpt-5.5\".");
+                            return false;
                         }
 
-                        facts.MaxOutputTokens = facts.MaxOutputTokens is { } earlier ? Math.Min(earlier, max) : max;
-                    }
-                    else if (reader.TokenType != JsonTokenType.Null)
-                    {
-                        throw new InvalidParameterException(name, $"\"{name}\" must be a positive whole number.");
-                    }
-                }
-                else if (reader.ValueTextEquals("stream_options"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.StartObject)
-                    {
-                        facts.HasStreamOptions = true;
-                        var depth = reader.CurrentDepth;
-                        while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
+                        facts.Model = BoundedString(ref reader, "model", ClientStringLimits.Model);
+                        facts.ModelTokenStart = valueStart;
+                        facts.ModelTokenLength = (int)(reader.BytesConsumed - reader.TokenStartIndex);
+                        break;
+                    case Known.Stream:
+                        facts.Stream = reader.TokenType switch
                         {
-                            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == depth + 1 && reader.ValueTextEquals("include_usage"u8))
+                            JsonTokenType.True => true,
+                            JsonTokenType.False or JsonTokenType.Null => false,
+                            _ => throw new InvalidParameterException("stream", "\"stream\" must be true or false."),
+                        };
+                        break;
+                    case Known.OutputLimit:
+                        kind = MemberKind.OutputLimit;
+                        if (reader.TokenType == JsonTokenType.Number)
+                        {
+                            if (!reader.TryGetInt64(out limitValue) || limitValue < 1)
                             {
-                                reader.Read();
-                                facts.IncludeUsage = reader.TokenType == JsonTokenType.True;
+                                throw new InvalidParameterException(limitName!, $"\"{limitName}\" must be a positive whole number.");
                             }
-                            else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-                            {
-                                reader.Skip();
-                            }
+
+                            facts.MaxOutputTokens = facts.MaxOutputTokens is { } earlier ? Math.Min(earlier, limitValue) : limitValue;
                         }
-                    }
-                    else
-                    {
+                        else if (reader.TokenType != JsonTokenType.Null)
+                        {
+                            throw new InvalidParameterException(limitName!, $"\"{limitName}\" must be a positive whole number.");
+                        }
+
+                        break;
+                    case Known.StreamOptions:
+                        kind = MemberKind.StreamOptions;
+                        if (reader.TokenType == JsonTokenType.StartObject)
+                        {
+                            facts.HasStreamOptions = true;
+                            ReadStreamOptions(body, ref reader, facts);
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+
+                        break;
+                    case Known.PromptCacheKey:
+                        facts.PromptCacheKey = reader.TokenType == JsonTokenType.String ? BoundedString(ref reader, "prompt_cache_key", ClientStringLimits.PromptCacheKey) : null;
                         reader.Skip();
-                    }
+                        break;
+                    case Known.Store:
+                        facts.StoreDisabled = reader.TokenType == JsonTokenType.False;
+                        reader.Skip();
+                        break;
+                    case Known.PreviousResponseId:
+                        facts.PreviousResponseId = reader.TokenType == JsonTokenType.String
+                            ? BoundedString(ref reader, "previous_response_id", ClientStringLimits.ResponseId)
+                            : null;
+                        reader.Skip();
+                        break;
+                    case Known.Input:
+                        kind = MemberKind.Input;
+                        reader.Skip();
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
                 }
-                else if (reader.ValueTextEquals("prompt_cache_key"u8))
-                {
-                    reader.Read();
-                    facts.PromptCacheKey = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                }
-                else if (reader.ValueTextEquals("store"u8))
-                {
-                    reader.Read();
-                    facts.StoreDisabled = reader.TokenType == JsonTokenType.False;
-                    reader.Skip();
-                }
-                else if (reader.ValueTextEquals("previous_response_id"u8))
-                {
-                    reader.Read();
-                    facts.PreviousResponseId = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                }
-                else
-                {
-                    reader.Read();
-                    reader.Skip();
-                }
+
+                facts.Members.Add(new RequestMember(kind, start, valueStart, (int)reader.BytesConsumed, limitName, limitValue));
             }
 
             if (reader.TokenType != JsonTokenType.EndObject)
@@ -174,9 +200,15 @@ internal static class RequestInspector
             error = GatewayErrors.InvalidJson(Describe(ex));
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            // A \u escape that makes no valid text (a lone surrogate): the body says something no reader can agree on.
+            error = GatewayErrors.InvalidUtf8(null);
+            return false;
+        }
         catch (InvalidParameterException ex)
         {
-            error = GatewayErrors.InvalidParameter(ex.Param, ex.Message);
+            error = ex.Error ?? GatewayErrors.InvalidParameter(ex.Param, ex.Message);
             return false;
         }
 
@@ -189,84 +221,76 @@ internal static class RequestInspector
         return true;
     }
 
-    /// <summary>
-    /// The body to send upstream, or null when the original bytes can go as they are. Model and usage
-    /// changes are spliced into the original bytes; only dropping reasoning items re-serialises.
-    /// </summary>
-    public static byte[]? Rewrite(ReadOnlySpan<byte> body, RequestFacts facts, string upstreamModel, bool requestUsage, bool dropReasoning)
+    /// <summary>A string value, refused with a 400 naming the field and its bound when it is longer than <paramref name="limit"/> characters.</summary>
+    private static string BoundedString(ref Utf8JsonReader reader, string field, int limit)
     {
-        var renameModel = !string.Equals(upstreamModel, facts.Model, StringComparison.Ordinal);
-        var addUsage = requestUsage && !facts.IncludeUsage;
-        if (!renameModel && !addUsage && !dropReasoning)
+        // Escaped or not, a value of more than 6 bytes per character cannot fit.
+        if (reader.ValueSpan.Length > limit * 6L || reader.ValueSpan.Length > limit * 4L && !reader.ValueIsEscaped)
         {
-            return null;
+            throw new InvalidParameterException(field, GatewayErrors.TooLong(field, limit));
         }
 
-        if (dropReasoning || (addUsage && facts.HasStreamOptions))
+        var value = reader.GetString()!;
+        if (value.Length > limit)
         {
-            var node = JsonNode.Parse(body)!.AsObject();
-            if (renameModel)
-            {
-                node["model"] = upstreamModel;
-            }
-
-            if (addUsage)
-            {
-                if (node["stream_options"] is JsonObject options)
-                {
-                    options["include_usage"] = true;
-                }
-                else
-                {
-                    node["stream_options"] = new JsonObject { ["include_usage"] = true };
-                }
-            }
-
-            if (dropReasoning && node["input"] is JsonArray input)
-            {
-                for (var i = input.Count - 1; i >= 0; i--)
-                {
-                    if (input[i] is JsonObject item && (string?)item["type"] == "reasoning")
-                    {
-                        input.RemoveAt(i);
-                    }
-                }
-            }
-
-            return JsonSerializer.SerializeToUtf8Bytes(node, Relaxed);
+            throw new InvalidParameterException(field, GatewayErrors.TooLong(field, limit));
         }
 
-        var output = new ArrayBufferWriter<byte>(body.Length + 64);
-        var position = 0;
-        if (addUsage)
-        {
-            // Right after the opening brace: {"stream_options":{"include_usage":true}, ...
-            output.Write(body[..(facts.ObjectStart + 1)]);
-            output.Write("\"stream_options\":{\"include_usage\":true},"u8);
-            position = facts.ObjectStart + 1;
-        }
-
-        if (renameModel)
-        {
-            output.Write(body[position..facts.ModelTokenStart]);
-            output.Write(Quote(JsonEncodedText.Encode(upstreamModel).EncodedUtf8Bytes));
-            position = facts.ModelTokenStart + facts.ModelTokenLength;
-        }
-
-        output.Write(body[position..]);
-        return output.WrittenSpan.ToArray();
+        return value;
     }
 
-    /// <summary>Whether a Responses request's input carries reasoning items (encrypted by the upstream account that made them).</summary>
-    public static bool HasReasoningItems(ReadOnlySpan<byte> body) => body.IndexOf("\"reasoning\""u8) >= 0 && body.IndexOf("\"encrypted_content\""u8) >= 0;
-
-    private static byte[] Quote(ReadOnlySpan<byte> encoded)
+    private static void ReadStreamOptions(ReadOnlySpan<byte> body, ref Utf8JsonReader reader, RequestFacts facts)
     {
-        var quoted = new byte[encoded.Length + 2];
-        quoted[0] = (byte)'"';
-        encoded.CopyTo(quoted.AsSpan(1));
-        quoted[^1] = (byte)'"';
-        return quoted;
+        var names = new NameSet();
+        var depth = reader.CurrentDepth;
+        while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName)
+            {
+                continue;
+            }
+
+            names.Add(body, ref reader, "stream_options");
+            if (reader.ValueTextEquals("include_usage"u8))
+            {
+                reader.Read();
+                facts.IncludeUsage = reader.TokenType == JsonTokenType.True;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    /// <summary>Which of the fields TokenPool reads a member name is (compared unescaped, as every reader compares them).</summary>
+    private static Known Field(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("model"u8) ? Known.Model
+        : reader.ValueTextEquals("stream"u8) ? Known.Stream
+        : reader.ValueTextEquals("max_output_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("max_tokens"u8) ? Known.OutputLimit
+        : reader.ValueTextEquals("stream_options"u8) ? Known.StreamOptions
+        : reader.ValueTextEquals("prompt_cache_key"u8) ? Known.PromptCacheKey
+        : reader.ValueTextEquals("store"u8) ? Known.Store
+        : reader.ValueTextEquals("previous_response_id"u8) ? Known.PreviousResponseId
+        : reader.ValueTextEquals("input"u8) ? Known.Input
+        : Known.None;
+
+    /// <summary>Where the first byte that is not valid UTF-8 is.</summary>
+    private static int InvalidUtf8At(ReadOnlySpan<byte> body)
+    {
+        var at = 0;
+        while (at < body.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(body[at..], out _, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return at;
+            }
+
+            at += consumed;
+        }
+
+        return at;
     }
 
     private static string Describe(JsonException ex)
@@ -281,8 +305,88 @@ internal static class RequestInspector
         return message.ToString();
     }
 
-    private sealed class InvalidParameterException(string param, string message) : Exception(message)
+    /// <summary>
+    /// The member names of one object, to refuse a name given twice. Names are compared as every reader compares
+    /// them, unescaped: an escaped name (rare) is unescaped first, the others are compared where they lie.
+    /// </summary>
+    private struct NameSet
     {
-        public string Param { get; } = param;
+        private List<(int Start, int Length)>? _raw;
+        private List<string>? _escaped;
+
+        public void Add(ReadOnlySpan<byte> body, ref Utf8JsonReader reader, string where)
+        {
+            if (reader.ValueIsEscaped || _escaped is not null)
+            {
+                AddEscaped(body, ref reader, where);
+                return;
+            }
+
+            _raw ??= new List<(int, int)>(16);
+            var start = (int)reader.TokenStartIndex + 1;
+            var name = reader.ValueSpan;
+            foreach (var (seenStart, seenLength) in _raw)
+            {
+                if (body.Slice(seenStart, seenLength).SequenceEqual(name))
+                {
+                    throw Duplicate(Encoding.UTF8.GetString(name), where);
+                }
+            }
+
+            _raw.Add((start, name.Length));
+        }
+
+        private void AddEscaped(ReadOnlySpan<byte> body, ref Utf8JsonReader reader, string where)
+        {
+            if (_escaped is null)
+            {
+                _escaped = [];
+                foreach (var (seenStart, seenLength) in _raw ?? [])
+                {
+                    _escaped.Add(Encoding.UTF8.GetString(body.Slice(seenStart, seenLength)));
+                }
+            }
+
+            var name = reader.GetString()!;
+            if (_escaped.Contains(name, StringComparer.Ordinal))
+            {
+                throw Duplicate(name, where);
+            }
+
+            _escaped.Add(name);
+        }
+
+        private static InvalidParameterException Duplicate(string name, string where) =>
+            new(name, GatewayErrors.DuplicateKey(name.Length > 64 ? name[..64] + "…" : name, where));
+    }
+
+    private enum Known
+    {
+        None,
+        Model,
+        Stream,
+        OutputLimit,
+        StreamOptions,
+        PromptCacheKey,
+        Store,
+        PreviousResponseId,
+        Input,
+    }
+
+    private sealed class InvalidParameterException : Exception
+    {
+        public InvalidParameterException(string param, string message)
+            : base(message) => Param = param;
+
+        public InvalidParameterException(string param, ApiError error)
+            : base(error.Message)
+        {
+            Param = param;
+            Error = error;
+        }
+
+        public string Param { get; }
+
+        public ApiError? Error { get; }
     }
 }

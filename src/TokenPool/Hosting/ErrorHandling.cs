@@ -24,7 +24,8 @@ internal static partial class ErrorHandling
 
                 if (IsApiPath(context.Request.Path))
                 {
-                    await GatewayErrors.Internal(requestId).WriteAsync(context);
+                    await (Gateway.Dialects.ApiTable.ForPath(context.Request.Path) ?? Gateway.Dialects.ApiTable.Dialects[0])
+                        .WriteErrorAsync(context, GatewayErrors.Internal(requestId));
                     return;
                 }
 
@@ -37,8 +38,7 @@ internal static partial class ErrorHandling
         return app;
     }
 
-    public static bool IsApiPath(PathString path) =>
-        path.StartsWithSegments("/v1") || path.StartsWithSegments("/responses") || path.StartsWithSegments("/chat") || path.StartsWithSegments("/models");
+    public static bool IsApiPath(PathString path) => Gateway.Dialects.ApiTable.IsApiPath(path);
 
     [LoggerMessage(EventId = 9001, Level = LogLevel.Error, Message = "Unhandled error for request {RequestId}")]
     private static partial void LogUnhandled(ILogger logger, string requestId, Exception exception);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using TokenPool.Docs;
 using TokenPool.Gateway;
+using TokenPool.Gateway.Dialects;
 
 namespace TokenPool.Hosting;
 
@@ -22,11 +23,9 @@ internal enum HostRole
 /// </summary>
 internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> options, PublicUrls urls)
 {
-    /// <summary>Paths the API serves at the root as well as under <c>/v1</c>.</summary>
-    private static readonly string[] RootApiPaths = ["/responses", "/chat/completions", "/models"];
-
-    /// <summary>How the paths of OpenAI-style API calls end, whatever base_url they were sent to.</summary>
-    private static readonly string[] ApiEndings = ["/responses", "/chat/completions", "/completions", "/embeddings", "/models"];
+    /// <summary>How the paths of API calls end, whatever base_url they were sent to: TokenPool's own, and other OpenAI-style ones.</summary>
+    private static readonly string[] ApiEndings =
+        [.. ApiTable.Dialects.Select(d => "/" + d.Path), "/" + ApiTable.ModelsPath, "/completions", "/embeddings"];
 
     private readonly HostsOptions _hosts = options.Value;
 
@@ -123,9 +122,8 @@ internal sealed class HostRouting(RequestDelegate next, IOptions<HostsOptions> o
         return _hosts.AssetsHost is { Length: > 0 } assets && Matches(assets, host) ? HostRole.Assets : HostRole.Any;
     }
 
-    /// <summary>The API's own paths: everything under <c>/v1</c> and the root aliases Codex uses.</summary>
-    public static bool IsApiPath(PathString path) =>
-        path.StartsWithSegments("/v1") || RootApiPaths.Any(e => path.Equals(e, StringComparison.OrdinalIgnoreCase));
+    /// <summary>The API's own paths: everything under <c>/v1</c> and the root aliases Codex uses (see <see cref="ApiTable"/>).</summary>
+    public static bool IsApiPath(PathString path) => ApiTable.IsApiPath(path);
 
     private static bool LooksLikeApiCall(HttpRequest request)
     {

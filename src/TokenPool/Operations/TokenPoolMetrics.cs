@@ -86,6 +86,14 @@ internal sealed class TokenPoolMetrics : IDisposable
 
     public Meter Meter => _meter;
 
+    /// <summary>The label for a wire API: <c>responses</c>, <c>chat</c> or <c>messages</c>.</summary>
+    public static string ApiLabel(Gateway.Translation.ApiKind api) => api switch
+    {
+        Gateway.Translation.ApiKind.Responses => "responses",
+        Gateway.Translation.ApiKind.ChatCompletions => "chat",
+        _ => "messages",
+    };
+
     /// <summary>The label for an error code: the code itself when it is a known one, <c>other</c> otherwise.</summary>
     public static string? ErrorLabel(string? code) => code is null ? null : KnownErrorCodes.Contains(code) ? code : Other;
 

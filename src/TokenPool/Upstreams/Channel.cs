@@ -10,7 +10,8 @@ internal sealed class Channel
     /// <summary>The upstream's API root, including <c>/v1</c> where the provider has it.</summary>
     public required string BaseUrl { get; set; }
 
-    public WireApi Wire { get; set; }
+    /// <summary>The wire APIs the upstream itself serves (stored as bits; see <see cref="WireSet"/>).</summary>
+    public WireSet Wire { get; set; } = WireSet.OpenAi;
 
     /// <summary>Higher is tried first; channels of equal priority share load by weight.</summary>
     public int Priority { get; set; }
@@ -61,14 +62,4 @@ internal sealed class ChannelKey
     public DateTime? DisabledAt { get; set; }
 
     public DateTime CreatedAt { get; set; }
-}
-
-/// <summary>Which API an upstream speaks.</summary>
-internal enum WireApi
-{
-    /// <summary>The OpenAI Responses API, and Chat Completions beside it (OpenAI, Azure OpenAI).</summary>
-    Responses = 0,
-
-    /// <summary>Chat Completions only (vLLM, Ollama, DeepSeek and most OpenAI-compatible servers).</summary>
-    Chat = 1,
 }

@@ -9,7 +9,7 @@ internal sealed record ChannelSettings(
     string Name,
     string BaseUrl,
     IReadOnlyList<string> Models,
-    WireApi Wire = WireApi.Responses,
+    WireSet? Wire = null,
     int Priority = 0,
     int Weight = 1,
     string? ModelAliases = null,
@@ -185,7 +185,7 @@ internal sealed class ChannelService(IDbContextFactory<TokenPoolDb> dbFactory, K
 
     private static void Apply(Channel channel, ChannelSettings settings)
     {
-        channel.Wire = settings.Wire;
+        channel.Wire = settings.Wire ?? WireSet.OpenAi;
         channel.Priority = settings.Priority;
         channel.Weight = Math.Max(1, settings.Weight);
         channel.Models = string.Join(',', settings.Models.Select(m => m.Trim()).Where(m => m.Length > 0).Distinct(StringComparer.Ordinal));
@@ -206,6 +206,11 @@ internal sealed class ChannelService(IDbContextFactory<TokenPoolDb> dbFactory, K
         if (!Uri.TryCreate(settings.BaseUrl.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
             throw new ChannelActionException("The base URL must be an http or https URL, e.g. https://api.openai.com/v1.");
+        }
+
+        if (settings.Wire is { IsEmpty: true })
+        {
+            throw new ChannelActionException("Choose at least one API the upstream serves: responses, chat or messages.");
         }
 
         if (!settings.Models.Any(m => !string.IsNullOrWhiteSpace(m)))

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Text;
-using System.Text.Json;
+using TokenPool.Gateway.Dialects;
+using TokenPool.Gateway.Relay;
 
 namespace TokenPool.Upstreams;
 
@@ -59,17 +59,15 @@ internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProb
     private async Task ProbeAsync(UpstreamTarget target, string model, CancellationToken cancellationToken)
     {
         var channel = target.Channel;
-        var upstreamModel = channel.UpstreamModel(model);
-        var body = channel.Wire == WireApi.Responses
-            ? JsonSerializer.Serialize(new { model = upstreamModel, input = "ping", max_output_tokens = 16, store = false })
-            : JsonSerializer.Serialize(new { model = upstreamModel, messages = new[] { new { role = "user", content = "ping" } }, max_tokens = 16 });
-        using var request = new HttpRequestMessage(HttpMethod.Post, channel.Wire == WireApi.Responses ? channel.ResponsesUri : channel.ChatCompletionsUri)
+        var dialect = ProbeDialect(channel);
+        using var request = new HttpRequestMessage(HttpMethod.Post, channel.UriFor(dialect))
         {
             Version = HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionOrHigher,
-            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+            Content = new ByteArrayContent(dialect.ProbeBody(channel.UpstreamModel(model), 16)),
         };
-        request.Headers.TryAddWithoutValidation("Authorization", target.Authorization);
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        dialect.Authenticate(request.Headers, target);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(channel.ResponseHeadersTimeout < MaxProbeTime ? channel.ResponseHeadersTimeout : MaxProbeTime);
         string outcome;
@@ -77,24 +75,30 @@ internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProb
         {
             using var response = await channel.Invoker.SendAsync(request, timeout.Token);
             var status = (int)response.StatusCode;
-            _ = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token);
             outcome = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            switch (status)
+            if (status is >= 200 and < 300)
             {
-                case >= 200 and < 300:
-                    target.Health.ProbeSucceeded();
-                    break;
-                case 429:
-                    // Alive, only busy: close the breaker and let the cool-down logic handle the rate limit.
-                    target.Health.ProbeSucceeded();
-                    target.Health.CoolDown(TimeSpan.FromSeconds(pool.Options.DefaultCooldownSeconds), new UpstreamError(429, null, "rate limited on a health probe"), Environment.TickCount64);
-                    break;
-                case 401 or 402:
-                    await pool.DisableKeyAsync(target, $"The upstream rejected this key on a health probe ({status}).", new UpstreamError(status, null, "key rejected on a health probe"));
-                    break;
-                default:
-                    target.Health.ProbeFailed(new UpstreamError(status, null, "health probe failed"), Environment.TickCount64);
-                    break;
+                target.Health.ProbeSucceeded();
+            }
+            else
+            {
+                // The same reading of the status as the relay's (UpstreamFaults); only what a probe's answer means differs.
+                var error = dialect.ReadError(body);
+                switch (UpstreamFaults.Classify(status, error.Code, error.IsJson))
+                {
+                    case UpstreamFault.RateLimited:
+                        // Alive, only busy: close the breaker and let the cool-down handle the rate limit.
+                        target.Health.ProbeSucceeded();
+                        await UpstreamFaults.ApplyAsync(UpstreamFault.RateLimited, status, error.Code, UpstreamFaults.RetryAfter(response, null), target, pool);
+                        break;
+                    case UpstreamFault.KeyRejected or UpstreamFault.PaymentRequired or UpstreamFault.OutOfCredit:
+                        await pool.DisableKeyAsync(target, $"The upstream rejected this key on a health probe ({status}).", new UpstreamError(status, error.Code, "key rejected on a health probe"));
+                        break;
+                    default:
+                        target.Health.ProbeFailed(new UpstreamError(status, error.Code, "health probe failed"), Environment.TickCount64);
+                        break;
+                }
             }
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
@@ -105,6 +109,10 @@ internal sealed partial class HealthProber(UpstreamPool pool, ILogger<HealthProb
 
         LogProbed(logger, channel.Name, target.KeyId, outcome, target.Health.State.ToString());
     }
+
+    /// <summary>The API a probe speaks to a channel: Responses when it serves it (OpenAI), else the first it serves.</summary>
+    internal static Dialect ProbeDialect(ChannelRuntime channel) =>
+        channel.Wire.Apis.Select(ApiTable.Find).FirstOrDefault(d => d is not null) ?? ApiTable.Dialects[0];
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Health probe of channel {Channel} key {KeyId}: {Outcome}; breaker now {State}")]
     private static partial void LogProbed(ILogger logger, string channel, long keyId, string outcome, string state);

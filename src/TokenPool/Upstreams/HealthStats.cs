@@ -140,23 +140,7 @@ internal sealed record LatencySummary(int Samples, int P50Ms, int P95Ms, long Me
 internal readonly record struct UpstreamError(int Status, string? Code, string Message)
 {
     /// <summary>An upstream's error code, only when it looks like one (<c>invalid_api_key</c>): never free text, which may quote the key.</summary>
-    public static string? SafeCode(string? code)
-    {
-        if (code is null || code.Length is 0 or > 64)
-        {
-            return null;
-        }
-
-        foreach (var c in code)
-        {
-            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.'))
-            {
-                return null;
-            }
-        }
-
-        return code;
-    }
+    public static string? SafeCode(string? code) => Gateway.Relay.SecretScrubber.SafeCode(code);
 }
 
 /// <summary>One recent error of a key, as shown to admins.</summary>

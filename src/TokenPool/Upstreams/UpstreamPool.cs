@@ -5,6 +5,8 @@ using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using TokenPool.Data;
+using TokenPool.Gateway.Relay;
+using TokenPool.Gateway.Translation;
 using TokenPool.Keys;
 
 namespace TokenPool.Upstreams;
@@ -19,7 +21,8 @@ internal sealed class ChannelRuntime
     /// <summary>The API root with a trailing slash, so that relative paths append to it.</summary>
     public required Uri BaseUri { get; init; }
 
-    public required WireApi Wire { get; init; }
+    /// <summary>The wire APIs the upstream itself serves.</summary>
+    public required WireSet Wire { get; init; }
 
     public required int Priority { get; init; }
 
@@ -37,9 +40,14 @@ internal sealed class ChannelRuntime
 
     public bool IsBuiltInSimulator { get; init; }
 
-    public Uri ResponsesUri => field ??= new Uri(BaseUri, "responses");
+    private readonly Uri?[] _uris = new Uri?[WireSet.Known.Count];
 
-    public Uri ChatCompletionsUri => field ??= new Uri(BaseUri, "chat/completions");
+    /// <summary>Where this channel serves an API: its base URL and the API's path (made once per API).</summary>
+    public Uri UriFor(Gateway.Dialects.Dialect dialect)
+    {
+        var index = (int)dialect.Api;
+        return Volatile.Read(ref _uris[index]) ?? (_uris[index] = new Uri(BaseUri, dialect.Path));
+    }
 
     public string UpstreamModel(string model) => Aliases.GetValueOrDefault(model, model);
 }
@@ -60,7 +68,30 @@ internal sealed class UpstreamTarget
 
     public required KeyHealth Health { get; init; }
 
-    public bool Serves(ClientApiKind api) => api == ClientApiKind.ChatCompletions || Channel.Wire == WireApi.Responses;
+    /// <summary>Whether the channel serves the API itself, so a request in it passes through untranslated.</summary>
+    public bool Serves(ApiKind api) => Channel.Wire.Contains(api);
+
+    /// <summary>
+    /// The API a request in <paramref name="client"/>'s API goes upstream in: the client's own when the channel
+    /// serves it, else the first the channel serves that a bridge carries it to; null when neither.
+    /// </summary>
+    public ApiKind? UpstreamApiFor(ApiKind client, BridgeSource bridges)
+    {
+        if (Channel.Wire.Contains(client))
+        {
+            return client;
+        }
+
+        foreach (var api in Channel.Wire.Apis)
+        {
+            if (bridges.Find(client, api) is not null)
+            {
+                return api;
+            }
+        }
+
+        return null;
+    }
 
     public override string ToString() => $"{Channel.Name}#{KeyId}";
 }
@@ -77,15 +108,11 @@ internal sealed class ModelRoute(string model, UpstreamTarget[][] groups)
     /// <summary>The longest total timeout of the channels that serve the model: how long a request may run at most.</summary>
     public TimeSpan LongestTotalTimeout { get; } = groups.SelectMany(g => g).Select(t => t.Channel.TotalTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
 
-    /// <summary>Whether some target speaks the client's API (every channel speaks Chat Completions; not all speak Responses).</summary>
-    public bool Serves(ClientApiKind api) => All.Any(t => t.Serves(api));
-}
+    /// <summary>Whether some target can carry a request in the client's API: natively, or over a bridge.</summary>
+    public bool CanCarry(ApiKind api, BridgeSource bridges) => All.Any(t => t.UpstreamApiFor(api, bridges) is not null);
 
-/// <summary>Which API the client speaks. Kept apart from <see cref="WireApi"/>, which is what a channel speaks.</summary>
-internal enum ClientApiKind
-{
-    Responses,
-    ChatCompletions,
+    /// <summary>The APIs the model's channels serve themselves, for telling a client which to use instead.</summary>
+    public IReadOnlyCollection<ApiKind> ServedApis => [.. WireSet.Known.Where(api => All.Any(t => t.Serves(api)))];
 }
 
 /// <summary>An immutable view of the pool, swapped atomically when the configuration changes.</summary>

@@ -66,6 +66,22 @@ public sealed class OperatorCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChannelAdd_WireNamesTheApisTheUpstreamServes_DefaultingToWhatOpenAiServes()
+    {
+        await CliAsync("channel", "add", "--name", "openai", "--base-url", "http://127.0.0.1:9/v1", "--api-key", "sk-a", "--models", "gpt-5.5");
+        await CliAsync("channel", "add", "--name", "both", "--base-url", "http://127.0.0.1:9/v1", "--api-key", "sk-b", "--models", "gpt-5.5", "--wire", "chat,responses");
+        var unknown = await ServerProcess.CliAsync(DataDirectory, "channel", "add", "--name", "bad", "--base-url", "http://127.0.0.1:9/v1",
+            "--api-key", "sk-c", "--models", "gpt-5.5", "--wire", "responses,completions");
+        var listed = await CliAsync("channel", "list");
+
+        Assert.Matches(@"\bopenai\s+responses,chat\s", listed.Stdout);
+        Assert.Matches(@"\bboth\s+responses,chat\s", listed.Stdout);
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("\"completions\" is not an API TokenPool knows. Use responses, chat or messages", unknown.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("bad", listed.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task KeyCreate_ThenList_ShowsThePrefixAndLastFourButNeverTheWholeKey()
     {
         await CliAsync("user", "add", "--email", Email, "--password", "a long password", "--credit", "5");

@@ -115,7 +115,9 @@ public sealed class AdminConsoleTests : IAsyncLifetime
         var upstreamKey = _gateway.UpstreamKeys[0];
         await page.FillAsync("#name", "backup");
         await page.FillAsync("#baseUrl", _gateway.Upstreams[0].BaseUrl);
-        await page.SelectOptionAsync("#wire", "Chat");
+        await Expect(page.Locator("#wire-responses")).ToBeCheckedAsync();
+        await Expect(page.Locator("#wire-chat")).ToBeCheckedAsync();
+        await page.UncheckAsync("#wire-responses");
         await page.FillAsync("#models", "gpt-5.5, gpt-5.4-mini");
         await page.FillAsync("#upstreamKey", upstreamKey);
         await Expect(page.Locator("#connectTimeout")).ToHaveAttributeAsync("placeholder", "10");
@@ -129,6 +131,7 @@ public sealed class AdminConsoleTests : IAsyncLifetime
         Assert.DoesNotContain(upstreamKey, await page.ContentAsync(), StringComparison.Ordinal);
         var stored = (await _gateway.Get<ChannelService>().FindAsync("backup", CancellationToken.None))!;
         Assert.DoesNotContain(upstreamKey, stored.Keys[0].ProtectedKey, StringComparison.Ordinal);
+        Assert.Equal(WireSet.Of(TokenPool.Gateway.Translation.ApiKind.ChatCompletions), stored.Wire);
 
         await backup.GetByTestId("test-channel").ClickAsync();
         await Expect(page.GetByTestId("test-result")).ToContainTextAsync("Success");

@@ -19,8 +19,8 @@ internal sealed class TestGatewayOptions
     /// <summary>Simulated upstream channels to start, each with its own upstream key. One by default.</summary>
     public int Channels { get; set; } = 1;
 
-    /// <summary>The wire API each simulated channel speaks.</summary>
-    public WireApi Wire { get; set; } = WireApi.Responses;
+    /// <summary>The wire APIs each simulated channel serves (what OpenAI serves by default).</summary>
+    public WireSet Wire { get; set; } = WireSet.OpenAi;
 
     /// <summary>Use the built-in simulator that <c>tokenpool serve</c> starts when no channel exists.</summary>
     public bool BuiltInSimulator { get; set; }
@@ -51,7 +51,7 @@ internal sealed record TestChannel
 
     public FaultProfile Faults { get; init; } = FaultProfile.None;
 
-    public WireApi? Wire { get; init; }
+    public WireSet? Wire { get; init; }
 
     /// <summary>Point the channel at a loopback port nothing listens on.</summary>
     public bool Unreachable { get; init; }

@@ -11,10 +11,15 @@ namespace TokenPool.IntegrationTests.Operations;
 
 /// <summary>
 /// <c>/metrics</c> after known traffic: the counters and histograms match what happened (and the usage records), and
-/// nothing secret or personal (a key, an email, a prompt, an answer) appears in metrics or traces.
+/// nothing secret or personal (a key, an email, a prompt, an answer) appears in metrics or traces. Runs alone: every
+/// server in the test process publishes to meters named <c>TokenPool</c>, and each server's exporter reads all of them,
+/// so another class's requests would be counted here.
 /// </summary>
+[Collection(Collection)]
 public sealed partial class MetricsTests : IAsyncLifetime
 {
+    public const string Collection = "Metrics (alone: exact counts)";
+
     private const string Prompt = "prompt-text-that-must-never-leave-the-request-7f3a";
     private readonly List<Activity> _spans = [];
     private TestGateway _gateway = null!;
@@ -251,3 +256,7 @@ public sealed partial class MetricsTests : IAsyncLifetime
     [GeneratedRegex(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+0-9.eE]+|NaN|\+Inf|-Inf)(?: \d+)?$")]
     private static partial Regex SampleLine();
 }
+
+/// <summary>The collection <see cref="MetricsTests"/> runs in, with nothing else at the same time.</summary>
+[CollectionDefinition(MetricsTests.Collection, DisableParallelization = true)]
+public sealed class MetricsCollection;

@@ -47,21 +47,21 @@ public sealed class RequestInspectorTests
     [Fact]
     public void Rewrite_LeavesTheBodyAloneWhenNothingChanges()
     {
-        var body = """{"model":"gpt-5.5","input":"x","store":false}"""u8.ToArray();
+        var body = """{"model":"gpt-5.5","input":"x","store":false,"max_output_tokens":2048}"""u8.ToArray();
         Assert.True(RequestInspector.TryInspect(body, out var facts, out _));
 
-        Assert.Null(RequestInspector.Rewrite(body, facts, "gpt-5.5", requestUsage: false, dropReasoning: false));
+        Assert.Null(RequestRewriter.Rewrite(body, facts, Plan("gpt-5.5")));
     }
 
     [Fact]
     public void Rewrite_SplicesTheAliasIntoTheModelAndKeepsEveryOtherByte()
     {
-        var body = """{ "input":"model \"gpt-5.5\"", "model" : "gpt-5.5", "tools":[{"type":"web_search"}] }"""u8.ToArray();
+        var body = """{ "input":"model \"gpt-5.5\"", "model" : "gpt-5.5", "max_output_tokens" : 2048, "tools":[{"type":"web_search"}] }"""u8.ToArray();
         Assert.True(RequestInspector.TryInspect(body, out var facts, out _));
 
-        var rewritten = Encoding.UTF8.GetString(RequestInspector.Rewrite(body, facts, "gpt-5.5-2026-04", false, false)!);
+        var rewritten = Encoding.UTF8.GetString(RequestRewriter.Rewrite(body, facts, Plan("gpt-5.5-2026-04"))!);
 
-        Assert.Equal("""{ "input":"model \"gpt-5.5\"", "model" : "gpt-5.5-2026-04", "tools":[{"type":"web_search"}] }""", rewritten);
+        Assert.Equal("""{ "input":"model \"gpt-5.5\"", "model" : "gpt-5.5-2026-04", "max_output_tokens" : 2048, "tools":[{"type":"web_search"}] }""", rewritten);
     }
 
     [Theory]
@@ -72,7 +72,7 @@ public sealed class RequestInspectorTests
         var body = Encoding.UTF8.GetBytes(json);
         Assert.True(RequestInspector.TryInspect(body, out var facts, out _));
 
-        var node = JsonNode.Parse(RequestInspector.Rewrite(body, facts, "m", requestUsage: true, dropReasoning: false))!;
+        var node = JsonNode.Parse(RequestRewriter.Rewrite(body, facts, Plan("m") with { AskForStreamUsage = true }))!;
 
         Assert.True((bool)node["stream_options"]!["include_usage"]!);
         Assert.True((bool)node["stream"]!);
@@ -83,13 +83,15 @@ public sealed class RequestInspectorTests
     {
         var body = """{"model":"m","input":[{"type":"message","role":"user","content":"a"},{"type":"reasoning","id":"rs_1","encrypted_content":"gAAAA"},{"type":"function_call_output","call_id":"c","output":"o"}],"reasoning":{"effort":"high"}}"""u8.ToArray();
         Assert.True(RequestInspector.TryInspect(body, out var facts, out _));
-        Assert.True(RequestInspector.HasReasoningItems(body));
+        Assert.True(TokenPool.Gateway.Dialects.Responses.ResponsesDialect.Instance.HasForeignableReasoning(body));
 
-        var node = JsonNode.Parse(RequestInspector.Rewrite(body, facts, "m", false, dropReasoning: true))!;
+        var node = JsonNode.Parse(RequestRewriter.Rewrite(body, facts, Plan("m") with { DropReasoning = true }))!;
 
         Assert.Equal(["message", "function_call_output"], node["input"]!.AsArray().Select(i => (string?)i!["type"]));
         Assert.Equal("high", (string?)node["reasoning"]!["effort"]);
     }
+
+    private static RewritePlan Plan(string model) => new(model, 2048, "max_output_tokens", AskForStreamUsage: false, DropReasoning: false);
 
     private static RequestFacts Inspect(string json)
     {

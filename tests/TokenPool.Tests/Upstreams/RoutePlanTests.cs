@@ -1,4 +1,6 @@
 using System.Collections.Frozen;
+using TokenPool.Gateway.Relay;
+using TokenPool.Gateway.Translation;
 using TokenPool.Upstreams;
 
 namespace TokenPool.Tests.Upstreams;
@@ -6,6 +8,8 @@ namespace TokenPool.Tests.Upstreams;
 public sealed class RoutePlanTests : IDisposable
 {
     private static readonly UpstreamOptions Options = new() { BreakerWindow = 4, BreakerFailures = 2 };
+    private static readonly BridgeSource Bridges = new();
+
     private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler());
 
     [Fact]
@@ -17,7 +21,7 @@ public sealed class RoutePlanTests : IDisposable
 
         for (var i = 0; i < 50; i++)
         {
-            Assert.Same(high, new RoutePlan(route, ClientApiKind.Responses, null).Next(Now));
+            Assert.Same(high, new RoutePlan(route, ApiKind.Responses, Bridges, null).Next(Now));
         }
     }
 
@@ -27,7 +31,7 @@ public sealed class RoutePlanTests : IDisposable
         var a = Target(1, priority: 10);
         var b = Target(2, priority: 10);
         var c = Target(3, priority: 0);
-        var plan = new RoutePlan(Route(a, b, c), ClientApiKind.Responses, null);
+        var plan = new RoutePlan(Route(a, b, c), ApiKind.Responses, Bridges, null);
 
         var order = new[] { plan.Next(Now), plan.Next(Now), plan.Next(Now) };
 
@@ -48,12 +52,12 @@ public sealed class RoutePlanTests : IDisposable
         open.Health.RecordFailure("500", Now);
         open.Health.RecordFailure("500", Now);
         disabled.Health.Disable("401");
-        var plan = new RoutePlan(Route(cooling, open, disabled, backup), ClientApiKind.Responses, null);
+        var plan = new RoutePlan(Route(cooling, open, disabled, backup), ApiKind.Responses, Bridges, null);
 
         Assert.Same(backup, plan.Next(Now));
         Assert.Null(plan.Next(Now));
 
-        var resting = new RoutePlan(Route(cooling, open, disabled), ClientApiKind.Responses, null);
+        var resting = new RoutePlan(Route(cooling, open, disabled), ApiKind.Responses, Bridges, null);
         Assert.Null(resting.Next(Now));
         Assert.Equal(Now + (Options.BreakerOpenSeconds * 1000), resting.EarliestAvailableAt());
     }
@@ -65,7 +69,7 @@ public sealed class RoutePlanTests : IDisposable
         var light = Target(2, priority: 0, weight: 1);
         var route = Route(heavy, light);
 
-        var heavyPicks = Enumerable.Range(0, 4000).Count(_ => new RoutePlan(route, ClientApiKind.Responses, null).Next(Now) == heavy);
+        var heavyPicks = Enumerable.Range(0, 4000).Count(_ => new RoutePlan(route, ApiKind.Responses, Bridges, null).Next(Now) == heavy);
 
         Assert.InRange(heavyPicks / 4000.0, 0.71, 0.79);
     }
@@ -77,43 +81,98 @@ public sealed class RoutePlanTests : IDisposable
         var pinned = Target(2, priority: 0);
         var route = Route(high, pinned);
 
-        var plan = new RoutePlan(route, ClientApiKind.Responses, pinned);
+        var plan = new RoutePlan(route, ApiKind.Responses, Bridges, pinned);
         Assert.Same(pinned, plan.Next(Now));
         Assert.Same(high, plan.Next(Now));
         Assert.Null(plan.Next(Now));
 
         pinned.Health.CoolDown(TimeSpan.FromSeconds(5), "429", Now);
-        Assert.Same(high, new RoutePlan(route, ClientApiKind.Responses, pinned).Next(Now));
+        Assert.Same(high, new RoutePlan(route, ApiKind.Responses, Bridges, pinned).Next(Now));
     }
 
     [Fact]
     public void ChatOnlyChannel_IsNeverPickedForTheResponsesApi()
     {
-        var chatOnly = Target(1, priority: 10, wire: WireApi.Chat);
+        var chatOnly = Target(1, priority: 10, wire: WireSet.Of(ApiKind.ChatCompletions));
         var responses = Target(2, priority: 0);
         var route = Route(chatOnly, responses);
 
-        var plan = new RoutePlan(route, ClientApiKind.Responses, chatOnly);
+        var plan = new RoutePlan(route, ApiKind.Responses, Bridges, chatOnly);
         Assert.Same(responses, plan.Next(Now));
         Assert.Null(plan.Next(Now));
-        Assert.Same(chatOnly, new RoutePlan(route, ClientApiKind.ChatCompletions, null).Next(Now));
+        Assert.Same(chatOnly, new RoutePlan(route, ApiKind.ChatCompletions, Bridges, null).Next(Now));
+    }
+
+    [Fact]
+    public void WithinAPriority_ChannelsServingTheClientsApiGoFirst_ThenThoseReachedOverABridge()
+    {
+        var bridges = new BridgeSource((client, upstream) => client == ApiKind.Responses && upstream == ApiKind.ChatCompletions ? new UnusedBridge() : null);
+        var chatOnly = Target(1, priority: 10, weight: 1000, wire: WireSet.Of(ApiKind.ChatCompletions));
+        var native = Target(2, priority: 10, weight: 1);
+        var lower = Target(3, priority: 0);
+
+        for (var i = 0; i < 50; i++)
+        {
+            var plan = new RoutePlan(Route(chatOnly, native, lower), ApiKind.Responses, bridges, null);
+            Assert.Same(native, plan.Next(Now));
+            Assert.Same(chatOnly, plan.Next(Now));
+            Assert.Same(lower, plan.Next(Now));
+            Assert.Null(plan.Next(Now));
+        }
+    }
+
+    [Fact]
+    public void ABridgedChannelOfHigherPriority_StillComesBeforeANativeOneOfLowerPriority()
+    {
+        var bridges = new BridgeSource((client, upstream) => upstream == ApiKind.ChatCompletions ? new UnusedBridge() : null);
+        var chatOnly = Target(1, priority: 10, wire: WireSet.Of(ApiKind.ChatCompletions));
+        var native = Target(2, priority: 0);
+
+        var plan = new RoutePlan(Route(chatOnly, native), ApiKind.Responses, bridges, null);
+
+        Assert.Same(chatOnly, plan.Next(Now));
+        Assert.Same(native, plan.Next(Now));
+    }
+
+    [Fact]
+    public void AChannelThatServesNeitherTheApiNorABridgedOne_IsNeverPicked()
+    {
+        var responsesOnly = Target(1, priority: 10, wire: WireSet.Of(ApiKind.Responses));
+        var plan = new RoutePlan(Route(responsesOnly), ApiKind.ChatCompletions, Bridges, responsesOnly);
+
+        Assert.Null(plan.Next(Now));
+        Assert.Null(plan.EarliestAvailableAt());
     }
 
     public void Dispose() => _invoker.Dispose();
+
+    /// <summary>A bridge routing only looks up, never uses.</summary>
+    private sealed class UnusedBridge : IBridge
+    {
+        public ApiKind Client => throw new NotSupportedException();
+
+        public ApiKind Upstream => throw new NotSupportedException();
+
+        public BridgeRequest TranslateRequest(ReadOnlySpan<byte> clientBody, BridgeOptions options) => throw new NotSupportedException();
+
+        public IStreamTranslator StartStream(BridgeOptions options) => throw new NotSupportedException();
+
+        public byte[] TranslateResponse(ReadOnlySpan<byte> upstreamBody, BridgeOptions options) => throw new NotSupportedException();
+    }
 
     private static long Now => 1_000_000;
 
     private static ModelRoute Route(params UpstreamTarget[] targets) =>
         new("gpt-5.5", [.. targets.GroupBy(t => t.Channel.Priority).OrderByDescending(g => g.Key).Select(g => g.ToArray())]);
 
-    private UpstreamTarget Target(long keyId, int priority, double weight = 1, WireApi wire = WireApi.Responses) => new()
+    private UpstreamTarget Target(long keyId, int priority, double weight = 1, WireSet? wire = null) => new()
     {
         Channel = new ChannelRuntime
         {
             Id = keyId,
             Name = $"channel-{keyId}",
             BaseUri = new Uri("http://127.0.0.1:9/v1/"),
-            Wire = wire,
+            Wire = wire ?? WireSet.OpenAi,
             Priority = priority,
             Weight = 1,
             Aliases = FrozenDictionary<string, string>.Empty,

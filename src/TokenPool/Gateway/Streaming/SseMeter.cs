@@ -1,6 +1,5 @@
 using System.Buffers;
 using TokenPool.Billing;
-using TokenPool.Upstreams;
 
 namespace TokenPool.Gateway.Streaming;
 
@@ -17,22 +16,38 @@ internal enum StreamEnd
     Done,
 }
 
+/// <summary>What a meter does with one complete event in filter mode.</summary>
+internal enum EventVerdict
+{
+    /// <summary>Pass the event on as it came.</summary>
+    Keep,
+
+    /// <summary>Leave the event out (a usage-only chunk the client did not ask for).</summary>
+    Drop,
+
+    /// <summary>The meter wrote its own version of the event (an upstream error with its secrets removed).</summary>
+    Replaced,
+}
+
 /// <summary>
 /// Follows a server-sent-event stream as it passes to the client and notes what billing needs: the
 /// usage the upstream reports in its final event, the response id, how the stream ended, and the text
-/// delivered so far (so that a cut stream's output can be counted). In pass-through mode it only reads
-/// bytes that were already written to the client. In filter mode (a Chat Completions stream whose usage
-/// TokenPool asked for on the client's behalf) it also drops the usage-only chunk the client did not ask for.
+/// delivered so far (so that a cut stream's output can be counted). Each wire API reads its own events
+/// (its dialect's subclass); this class only frames them.
+/// <list type="number">
+/// <item>Pass-through mode (<see cref="Observe"/>) reads bytes that were already written to the client.</item>
+/// <item>Filter mode (<see cref="Filter"/>) writes every complete event the client should get: all of them but
+/// a usage-only chunk TokenPool asked for on the client's behalf, with an upstream error event replaced by one
+/// whose message has no credentials in it.</item>
+/// </list>
 /// It reads each event where it lies in the chunk, copies only an event split across chunks into one reusable pooled
 /// buffer, and allocates nothing per event.
 /// </summary>
-internal sealed class SseMeter : IDisposable
+internal abstract class SseMeter : IDisposable
 {
     /// <summary>Delivered text kept for counting; beyond this only its length is tracked.</summary>
     private const int MaxTextBytes = 256 * 1024;
 
-    private readonly ClientApiKind _api;
-    private readonly bool _dropUsageOnlyChunks;
     /// <summary>An event split across chunks, gathered until it is complete (rented when the first one comes).</summary>
     private byte[] _event = [];
     private int _eventLength;
@@ -40,26 +55,32 @@ internal sealed class SseMeter : IDisposable
     private byte[]? _text;
     private int _textLength;
 
-    public SseMeter(ClientApiKind api, bool dropUsageOnlyChunks)
-    {
-        _api = api;
-        _dropUsageOnlyChunks = dropUsageOnlyChunks;
-    }
+    /// <summary>Bytes of the event now being gathered that were already written to the client (pass-through mode).</summary>
+    private int _eventWritten;
+    private ArrayBufferWriter<byte>? _replacement;
 
     /// <summary>Events with data seen so far (the next <c>sequence_number</c> of a Responses stream).</summary>
-    public int Events { get; private set; }
+    public int Events { get; protected set; }
 
-    public TokenUsage? Usage { get; private set; }
+    public TokenUsage? Usage { get; protected set; }
 
-    public StreamEnd End { get; private set; }
+    public StreamEnd End { get; protected set; }
 
-    public string? ResponseId { get; private set; }
+    public string? ResponseId { get; protected set; }
 
-    public long? CreatedAt { get; private set; }
+    public long? CreatedAt { get; protected set; }
 
-    public string? ErrorCode { get; private set; }
+    /// <summary>The upstream's error code from an error event, as it sent it (make it safe before storing it).</summary>
+    public string? ErrorCode { get; protected set; }
 
-    public string? ErrorMessage { get; private set; }
+    /// <summary>The upstream's error message from an error event, as it sent it (never show or log it unscrubbed).</summary>
+    public string? ErrorMessage { get; protected set; }
+
+    /// <summary>Whether the stream ended the way its API says a finished stream ends.</summary>
+    public abstract bool Ended { get; }
+
+    /// <summary>The upstream key the stream was requested with: filter mode removes it (and any credential) from error events.</summary>
+    public string? ChannelSecret { get; init; }
 
     /// <summary>Bytes of text the client was sent that did not fit the counting buffer.</summary>
     public long UncountedTextBytes { get; private set; }
@@ -68,10 +89,53 @@ internal sealed class SseMeter : IDisposable
     public ReadOnlySpan<byte> DeliveredText => _text is null ? default : _text.AsSpan(0, _textLength);
 
     /// <summary>Pass-through mode: reads bytes that have already been written to the client.</summary>
-    public void Observe(ReadOnlySpan<byte> chunk) => Feed(chunk, null);
+    public void Observe(ReadOnlySpan<byte> chunk)
+    {
+        Feed(chunk, null);
+        _eventWritten = _eventLength;
+    }
 
-    /// <summary>Filter mode: reads bytes and writes to <paramref name="output"/> every complete event the client should get.</summary>
+    /// <summary>
+    /// Filter mode: reads bytes and writes to <paramref name="output"/> every complete event the client should get. A
+    /// stream may switch from pass-through to filter mode at any chunk: the part of an event already written is not
+    /// written again.
+    /// </summary>
     public void Filter(ReadOnlySpan<byte> chunk, IBufferWriter<byte> output) => Feed(chunk, output);
+
+    /// <summary>
+    /// Whether the chunk may hold an event that filter mode changes (an upstream error, whose message can carry the
+    /// channel's credentials). A cheap scan: pass-through streams switch to filter mode only when it says yes.
+    /// </summary>
+    public bool MayNeedFilter(ReadOnlySpan<byte> chunk)
+    {
+        if (ContainsErrorObject(chunk))
+        {
+            return true;
+        }
+
+        if (_eventLength == 0 || chunk.IsEmpty)
+        {
+            return false;
+        }
+
+        // A marker cut in two by the chunk's start: the end of the event begun earlier, then this chunk's start.
+        const int Side = 24;
+        Span<byte> seam = stackalloc byte[2 * Side];
+        var tail = _event.AsSpan(Math.Max(0, _eventLength - Side), Math.Min(Side, _eventLength));
+        var head = chunk[..Math.Min(Side, chunk.Length)];
+        tail.CopyTo(seam);
+        head.CopyTo(seam[tail.Length..]);
+        return ContainsErrorObject(seam[..(tail.Length + head.Length)]);
+    }
+
+    /// <summary>
+    /// Reads one complete event. In filter mode (<paramref name="filtering"/>) it also says what the client gets; a
+    /// replaced event is written to <see cref="Replacement"/>. In pass-through mode the verdict is not used.
+    /// </summary>
+    protected abstract EventVerdict OnEvent(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data, bool filtering);
+
+    /// <summary>Whether the bytes hold an error object (see <see cref="ErrorObjects.Contain"/>).</summary>
+    protected static bool ContainsErrorObject(ReadOnlySpan<byte> bytes) => ErrorObjects.Contain(bytes);
 
     public void Dispose()
     {
@@ -119,6 +183,7 @@ internal sealed class SseMeter : IDisposable
                 ReadEvents(_event.AsSpan(0, _eventLength), output);
                 _eventLength = 0;
                 _lineStart = 0;
+                _eventWritten = 0;
             }
             else
             {
@@ -154,10 +219,10 @@ internal sealed class SseMeter : IDisposable
 
             if (line.IsEmpty)
             {
-                var keep = data.IsEmpty || (_api == ClientApiKind.Responses ? ProcessResponsesEvent(name, data) : ProcessChatChunk(data));
-                if (output is not null && keep)
+                var verdict = data.IsEmpty ? EventVerdict.Keep : OnEvent(name, data, output is not null);
+                if (output is not null)
                 {
-                    output.Write(bytes[eventStart..position]);
+                    WriteFiltered(bytes[eventStart..position], verdict, output);
                 }
 
                 name = default;
@@ -197,82 +262,62 @@ internal sealed class SseMeter : IDisposable
         _eventLength += bytes.Length;
     }
 
-    private bool ProcessResponsesEvent(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Writes one event in filter mode. An event whose start was already written in pass-through mode gets only its
+    /// rest; if it is dropped or replaced instead, its written start is closed off as an event of its own (clients
+    /// skip it as unreadable) and the replacement follows, so no byte of the original follows its start.
+    /// </summary>
+    private void WriteFiltered(ReadOnlySpan<byte> raw, EventVerdict verdict, IBufferWriter<byte> output)
     {
-        Events++;
-        var type = name.IsEmpty ? UsageReader.EventType(data) : name;
-        if (type.EndsWith(".delta"u8))
+        var written = Math.Min(_eventWritten, raw.Length);
+        if (verdict == EventVerdict.Keep)
         {
-            if (type.SequenceEqual("response.output_text.delta"u8) || type.SequenceEqual("response.function_call_arguments.delta"u8)
-                || type.SequenceEqual("response.reasoning_summary_text.delta"u8) || type.SequenceEqual("response.reasoning_text.delta"u8)
-                || type.SequenceEqual("response.custom_tool_call_input.delta"u8) || type.SequenceEqual("response.refusal.delta"u8))
-            {
-                AppendStringValue(data, "\"delta\":\""u8);
-            }
-        }
-        else if (type.SequenceEqual("response.created"u8) || (ResponseId is null && type.SequenceEqual("response.in_progress"u8)))
-        {
-            if (ResponseId is null)
-            {
-                (ResponseId, CreatedAt) = UsageReader.ReadResponseId(data, insideResponse: true);
-            }
-        }
-        else if (type.SequenceEqual("response.completed"u8))
-        {
-            End = StreamEnd.Completed;
-            ReadUsage(data, insideResponse: true);
-        }
-        else if (type.SequenceEqual("response.incomplete"u8))
-        {
-            End = StreamEnd.Incomplete;
-            ReadUsage(data, insideResponse: true);
-        }
-        else if (type.SequenceEqual("response.failed"u8))
-        {
-            End = StreamEnd.Failed;
-            ReadUsage(data, insideResponse: true);
-            (ErrorCode, ErrorMessage) = UsageReader.ReadError(data, insideResponse: true);
-        }
-        else if (type.SequenceEqual("error"u8))
-        {
-            var (code, message) = UsageReader.ReadError(data, insideResponse: false);
-            ErrorCode ??= code ?? ReadTopLevelErrorCode(data);
-            ErrorMessage ??= message;
+            output.Write(raw[written..]);
+            return;
         }
 
-        return true;
+        if (written > 0)
+        {
+            output.Write(raw[written - 1] == (byte)'\n' ? "\n"u8 : "\n\n"u8);
+        }
+
+        if (verdict == EventVerdict.Replaced && _replacement is { WrittenCount: > 0 } replacement)
+        {
+            output.Write(replacement.WrittenSpan);
+            replacement.ResetWrittenCount();
+        }
     }
 
-    private bool ProcessChatChunk(ReadOnlySpan<byte> data)
+    /// <summary>Where <see cref="OnEvent"/> writes an event it replaces (made on first use: upstream errors are rare).</summary>
+    protected IBufferWriter<byte> Replacement => _replacement ??= new ArrayBufferWriter<byte>(512);
+
+    /// <summary>
+    /// Replaces an upstream error event by the same event with credentials taken out of its strings (see
+    /// <see cref="Relay.SecretScrubber"/>); an event that is not JSON is left out.
+    /// </summary>
+    protected EventVerdict ReplaceWithScrubbed(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data)
     {
-        if (data.SequenceEqual("[DONE]"u8))
+        var scrubbed = new ArrayBufferWriter<byte>(data.Length + 64);
+        if (!Relay.SecretScrubber.TryScrubJson(data, ChannelSecret, scrubbed))
         {
-            End = StreamEnd.Done;
-            return true;
+            return EventVerdict.Drop;
         }
 
-        Events++;
-        AppendStringValue(data, "\"content\":\""u8);
-        AppendStringValue(data, "\"arguments\":\""u8);
-        AppendStringValue(data, "\"reasoning_content\":\""u8);
-        if (data.IndexOf("\"usage\":{"u8) >= 0 || data.IndexOf("\"usage\": {"u8) >= 0)
+        var output = Replacement;
+        if (!name.IsEmpty)
         {
-            ReadUsage(data, insideResponse: false);
-            if (_dropUsageOnlyChunks && UsageReader.HasNoChoices(data))
-            {
-                return false;
-            }
-        }
-        else if (data.StartsWith("{\"error\""u8))
-        {
-            End = StreamEnd.Failed;
-            (ErrorCode, ErrorMessage) = UsageReader.ReadError(data, insideResponse: false);
+            output.Write("event: "u8);
+            output.Write(name);
+            output.Write("\n"u8);
         }
 
-        return true;
+        output.Write("data: "u8);
+        output.Write(scrubbed.WrittenSpan);
+        output.Write("\n\n"u8);
+        return EventVerdict.Replaced;
     }
 
-    private void ReadUsage(ReadOnlySpan<byte> data, bool insideResponse)
+    protected void ReadUsage(ReadOnlySpan<byte> data, bool insideResponse)
     {
         if (UsageReader.TryRead(data, insideResponse, out var usage))
         {
@@ -281,7 +326,7 @@ internal sealed class SseMeter : IDisposable
     }
 
     /// <summary>Copies every JSON string value that follows <paramref name="marker"/> (still escaped) into the text buffer.</summary>
-    private void AppendStringValue(ReadOnlySpan<byte> data, ReadOnlySpan<byte> marker)
+    protected void AppendStringValue(ReadOnlySpan<byte> data, ReadOnlySpan<byte> marker)
     {
         while (true)
         {
@@ -333,7 +378,7 @@ internal sealed class SseMeter : IDisposable
         _textLength += escaped.Length;
     }
 
-    private static string? ReadTopLevelErrorCode(ReadOnlySpan<byte> data)
+    protected static string? ReadTopLevelErrorCode(ReadOnlySpan<byte> data)
     {
         var reader = new System.Text.Json.Utf8JsonReader(data);
         try

@@ -107,6 +107,114 @@ internal static class UsageReader
         }
     }
 
+    /// <summary>
+    /// Reads an error body's <c>type</c>, <c>code</c>, <c>message</c> and <c>param</c>: OpenAI's and Anthropic's
+    /// <c>{"error":{…}}</c>, an <c>{"error":"text"}</c>, or SGLang's flat <c>{"object":"error",…}</c>. A numeric code
+    /// (vLLM's) comes back as its digits.
+    /// </summary>
+    public static Dialects.UpstreamErrorBody ReadErrorBody(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return default;
+            }
+
+            string? type = null, code = null, message = null, param = null;
+            var flat = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("error"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        message = reader.GetString();
+                    }
+                    else if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        ReadErrorFields(ref reader, ref type, ref code, ref message, ref param);
+                        return new(type, code, message, param);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals("object"u8))
+                {
+                    reader.Read();
+                    flat = reader.TokenType == JsonTokenType.String && reader.ValueTextEquals("error"u8);
+                }
+                else if (reader.ValueTextEquals("message"u8) || reader.ValueTextEquals("type"u8) || reader.ValueTextEquals("code"u8) || reader.ValueTextEquals("param"u8))
+                {
+                    var which = reader.GetString();
+                    reader.Read();
+                    var value = ScalarText(ref reader);
+                    switch (which)
+                    {
+                        case "message": message ??= value; break;
+                        case "type": type = value; break;
+                        case "code": code = value; break;
+                        default: param = value; break;
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            // A flat error names itself; otherwise only an "error" member makes the body an error.
+            return flat || message is not null && type is null && code is null ? new(type, code, message, param) : default;
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return default;
+        }
+    }
+
+    private static void ReadErrorFields(ref Utf8JsonReader reader, ref string? type, ref string? code, ref string? message, ref string? param)
+    {
+        var depth = reader.CurrentDepth;
+        while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != depth + 1)
+            {
+                continue;
+            }
+
+            var name = reader.GetString();
+            reader.Read();
+            var value = ScalarText(ref reader);
+            switch (name)
+            {
+                case "type": type = value; break;
+                case "code": code = value; break;
+                case "message": message = value; break;
+                case "param": param = value; break;
+            }
+        }
+    }
+
+    /// <summary>A string's text or a number's digits; null (after skipping it) for anything else.</summary>
+    private static string? ScalarText(ref Utf8JsonReader reader)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                return reader.GetString();
+            case JsonTokenType.Number:
+                return System.Text.Encoding.UTF8.GetString(reader.ValueSpan);
+            default:
+                reader.Skip();
+                return null;
+        }
+    }
+
     /// <summary>Reads <c>response.id</c> and <c>response.created_at</c> from a <c>response.created</c> event, or the top level of a body.</summary>
     public static (string? Id, long? CreatedAt) ReadResponseId(ReadOnlySpan<byte> json, bool insideResponse)
     {

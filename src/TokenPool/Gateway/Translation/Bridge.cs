@@ -54,6 +54,12 @@ internal sealed record BridgeOptions
     /// <summary>The one output-token limit TokenPool writes upstream, the one it holds money for; null writes none.</summary>
     public long? OutputLimit { get; init; }
 
+    /// <summary>
+    /// The field the upstream's dialect writes <see cref="OutputLimit"/> in for this channel (for Chat upstreams
+    /// <c>max_completion_tokens</c> when the channel also serves Responses, else <c>max_tokens</c>); null: the API's usual one.
+    /// </summary>
+    public string? OutputLimitField { get; init; }
+
     /// <summary>A Chat Completions client asked for the usage chunk (<c>stream_options.include_usage</c>).</summary>
     public bool ClientWantsUsage { get; init; }
 

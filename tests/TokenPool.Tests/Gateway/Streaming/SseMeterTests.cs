@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Text;
 using TokenPool.Gateway.Streaming;
-using TokenPool.Upstreams;
+using TokenPool.Gateway.Dialects.Chat;
+using TokenPool.Gateway.Dialects.Responses;
 
 namespace TokenPool.Tests.Gateway.Streaming;
 
@@ -18,7 +19,7 @@ public sealed class SseMeterTests
     [Fact]
     public void ResponsesStream_UsageIsReadFromTheCompletedEvent()
     {
-        using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+        using var meter = new ResponsesMeter();
 
         meter.Observe(Delta);
         meter.Observe(Completed);
@@ -31,7 +32,7 @@ public sealed class SseMeterTests
     [Fact]
     public void EventsSplitAcrossChunks_AreReassembled()
     {
-        using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+        using var meter = new ResponsesMeter();
         var all = Delta.Concat(Completed).ToArray();
 
         // One byte at a time: the worst framing a socket can produce.
@@ -55,7 +56,7 @@ public sealed class SseMeterTests
         var all = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString([.. created, .. comment, .. Delta, .. Delta, .. Completed]).Replace("\n", lineEnd, StringComparison.Ordinal));
         for (var cut = 0; cut <= all.Length; cut++)
         {
-            using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+            using var meter = new ResponsesMeter();
             meter.Observe(all.AsSpan(0, cut));
             meter.Observe(all.AsSpan(cut));
 
@@ -77,7 +78,7 @@ public sealed class SseMeterTests
         var expected = Encoding.UTF8.GetString([.. content, .. content, .. done]);
         for (var cut = 0; cut <= all.Length; cut++)
         {
-            using var meter = new SseMeter(ClientApiKind.ChatCompletions, dropUsageOnlyChunks: true);
+            using var meter = new ChatMeter { DropUsageOnlyChunks = true };
             var output = new ArrayBufferWriter<byte>();
             meter.Filter(all.AsSpan(0, cut), output);
             meter.Filter(all.AsSpan(cut), output);
@@ -91,7 +92,7 @@ public sealed class SseMeterTests
     [Fact]
     public void StreamWithoutTerminalEvent_EndsAsNone()
     {
-        using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+        using var meter = new ResponsesMeter();
 
         meter.Observe(Delta);
 
@@ -105,7 +106,7 @@ public sealed class SseMeterTests
         var content = Encoding.UTF8.GetBytes("""data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}""" + "\n\n");
         var usage = Encoding.UTF8.GetBytes("""data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}""" + "\n\n");
         var done = "data: [DONE]\n\n"u8.ToArray();
-        using var meter = new SseMeter(ClientApiKind.ChatCompletions, dropUsageOnlyChunks: true);
+        using var meter = new ChatMeter { DropUsageOnlyChunks = true };
         var output = new ArrayBufferWriter<byte>();
 
         meter.Filter(content, output);
@@ -127,7 +128,7 @@ public sealed class SseMeterTests
         var plain = Event("response.function_call_arguments.delta",
             """{"type":"response.function_call_arguments.delta","sequence_number":5,"item_id":"fc_1","output_index":1,"delta":"{\"cmd\":"}""");
         // Warm the shared buffer pool as a running server has it: one stream that ran to the same length.
-        using (var warmup = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false))
+        using (var warmup = new ResponsesMeter())
         {
             for (var i = 0; i < 10_000; i++)
             {
@@ -135,7 +136,7 @@ public sealed class SseMeterTests
             }
         }
 
-        using var meter = new SseMeter(ClientApiKind.Responses, dropUsageOnlyChunks: false);
+        using var meter = new ResponsesMeter();
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < 10_000; i++)
         {

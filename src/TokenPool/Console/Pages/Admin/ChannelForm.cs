@@ -9,7 +9,10 @@ internal sealed class ChannelForm
 
     public string? BaseUrl { get; set; }
 
-    public WireApi Wire { get; set; }
+    /// <summary>The APIs the upstream serves, one checkbox each (<c>responses</c>, <c>chat</c>, <c>messages</c>).</summary>
+    public string[] Wire { get; set; } = [];
+
+    public bool Serves(TokenPool.Gateway.Translation.ApiKind api) => Wire.Contains(WireSet.NameOf(api), StringComparer.OrdinalIgnoreCase);
 
     public string? Models { get; set; }
 
@@ -28,11 +31,14 @@ internal sealed class ChannelForm
 
     public int? TotalTimeout { get; set; }
 
+    /// <summary>An empty form for a new channel: it serves what OpenAI serves until the admin says otherwise.</summary>
+    public static ChannelForm New() => new() { Wire = [.. WireSet.OpenAi.Apis.Select(WireSet.NameOf)] };
+
     public static ChannelForm From(Channel channel) => new()
     {
         Name = channel.Name,
         BaseUrl = channel.BaseUrl,
-        Wire = channel.Wire,
+        Wire = [.. channel.Wire.Apis.Select(WireSet.NameOf)],
         Models = channel.Models.Replace(",", ", ", StringComparison.Ordinal),
         Aliases = channel.ModelAliases,
         Priority = channel.Priority,
@@ -47,7 +53,7 @@ internal sealed class ChannelForm
         Name ?? "",
         BaseUrl ?? "",
         (Models ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        Wire,
+        WireSet.TryParse(string.Join(',', Wire), out var wire, out _) ? wire : default(WireSet),
         Priority,
         Weight,
         Aliases,

@@ -14,7 +14,7 @@ internal sealed class ChannelsModel(ChannelService channels, ChannelTester teste
 
     public int WindowMinutes => pool.Options.HealthWindowMinutes;
 
-    public ChannelForm Form { get; private set; } = new();
+    public ChannelForm Form { get; private set; } = ChannelForm.New();
 
     public TestOutcome? Test { get; private set; }
 
@@ -28,7 +28,7 @@ internal sealed class ChannelsModel(ChannelService channels, ChannelTester teste
         return await ActAsync(async () =>
         {
             var channel = await channels.AddAsync(form.ToSettings(), upstreamKey ?? "", cancellationToken);
-            Form = new ChannelForm();
+            Form = ChannelForm.New();
             return $"Channel \"{channel.Name}\" added.";
         }, cancellationToken);
     }

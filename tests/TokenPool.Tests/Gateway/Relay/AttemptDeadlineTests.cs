@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using TokenPool.Gateway;
+using TokenPool.Gateway.Relay;
 
-namespace TokenPool.Tests.Gateway;
+namespace TokenPool.Tests.Gateway.Relay;
 
 public sealed class AttemptDeadlineTests
 {

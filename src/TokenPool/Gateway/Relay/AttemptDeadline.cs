@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace TokenPool.Gateway;
+namespace TokenPool.Gateway.Relay;
 
 /// <summary>The limits an attempt at an upstream runs under, besides the client staying connected.</summary>
 internal enum DeadlinePhase
@@ -17,14 +17,17 @@ internal enum DeadlinePhase
 
 /// <summary>
 /// One cancellation, with one timer, for one attempt at an upstream: it fires when the client goes away, when the
-/// request's total time runs out, or when the phase the attempt is in (response headers, then each read of the
-/// answer) outlasts its own limit, whichever comes first. <see cref="Expired"/> tells which limit it was.
+/// request is stopped from outside (its key revoked, the drain deadline), when the request's total time runs out,
+/// or when the phase the attempt is in (response headers, then each read of the answer) outlasts its own limit,
+/// whichever comes first. <see cref="Expired"/> tells which limit it was; <see cref="Stopped"/> whether it was a stop.
 /// </summary>
 internal sealed class AttemptDeadline : IDisposable
 {
     private const int NotFired = -1;
 
     private readonly CancellationToken _clientGone;
+    private readonly RequestStop? _stop;
+    private readonly Action? _onStop;
     private readonly long _totalDeadline;
     private CancellationTokenSource _source;
     private int _armed;
@@ -32,13 +35,23 @@ internal sealed class AttemptDeadline : IDisposable
 
     /// <param name="clientGone">The client's connection, closed or reset.</param>
     /// <param name="totalDeadline">When the request's total time runs out, as a <see cref="Stopwatch"/> timestamp.</param>
-    public AttemptDeadline(CancellationToken clientGone, long totalDeadline)
+    /// <param name="stop">The request's stop signal, if it has one.</param>
+    public AttemptDeadline(CancellationToken clientGone, long totalDeadline, RequestStop? stop = null)
     {
         _clientGone = clientGone;
         _totalDeadline = totalDeadline;
         _source = NewSource();
         Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
+        if (stop is not null)
+        {
+            _stop = stop;
+            _onStop = CancelNow;
+            stop.OnStop(_onStop);
+        }
     }
+
+    /// <summary>The request was stopped from outside (see <see cref="RequestStop"/>), not by a limit or the client.</summary>
+    public bool Stopped => _stop?.IsStopped == true && !_clientGone.IsCancellationRequested;
 
     public CancellationToken Token => _source.Token;
 
@@ -81,18 +94,43 @@ internal sealed class AttemptDeadline : IDisposable
     {
         if (Volatile.Read(ref _fired) == (int)DeadlinePhase.Headers && !_clientGone.IsCancellationRequested)
         {
-            _source.Dispose();
+            var old = _source;
             _fired = NotFired;
-            _source = NewSource();
+            Volatile.Write(ref _source, NewSource());
+            old.Dispose();
+            if (Stopped)
+            {
+                CancelNow();
+            }
         }
 
         Enter(DeadlinePhase.Total, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Whether the cancellation came from <paramref name="phase"/>'s limit (not from the client going away).</summary>
-    public bool Expired(DeadlinePhase phase) => Volatile.Read(ref _fired) == (int)phase && !_clientGone.IsCancellationRequested;
+    /// <summary>Whether the cancellation came from <paramref name="phase"/>'s limit (not from the client going away or a stop).</summary>
+    public bool Expired(DeadlinePhase phase) => Volatile.Read(ref _fired) == (int)phase && !_clientGone.IsCancellationRequested && !Stopped;
 
-    public void Dispose() => _source.Dispose();
+    public void Dispose()
+    {
+        if (_onStop is not null)
+        {
+            _stop!.Unlisten(_onStop);
+        }
+
+        _source.Dispose();
+    }
+
+    private void CancelNow()
+    {
+        try
+        {
+            Volatile.Read(ref _source).Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The attempt is over.
+        }
+    }
 
     private CancellationTokenSource NewSource()
     {
