@@ -166,9 +166,6 @@ internal sealed class TwoFactor(
         await transaction.CommitAsync(cancellationToken);
     }
 
-    /// <summary>The current code for a secret (what the authenticator app shows now); for tests and the CLI's checks.</summary>
-    public string CurrentCode(string secret) => new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(time.GetUtcNow().UtcDateTime);
-
     /// <summary>The time step a six-digit code matches (the current one, or one step either side for clock drift), or null.</summary>
     private long? Match(string secret, string? code)
     {

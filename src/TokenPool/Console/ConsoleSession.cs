@@ -193,9 +193,6 @@ internal sealed partial class ConsoleSession(
         return age >= TimeSpan.Zero && age < TimeSpan.FromSeconds(options.Value.RecentPasswordSeconds);
     }
 
-    /// <summary>Whether confirming this account's identity needs a code as well as the password.</summary>
-    public static bool NeedsCode(HttpContext context) => Current(context).HasTotp;
-
     /// <summary>
     /// Confirms the signed-in person again (before revealing a key, changing the password): the password, and a code
     /// from the authenticator app when the account has one. Renews the "recent" mark on success. Returns null on

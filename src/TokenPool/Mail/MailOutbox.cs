@@ -36,8 +36,6 @@ internal sealed partial class MailOutbox(IOptions<MailOptions> options, ILogger<
         return false;
     }
 
-    public void Complete() => _queue.Writer.TryComplete();
-
     [LoggerMessage(EventId = 7102, Level = LogLevel.Warning, Message = "Mail {Kind} for account {AccountId} dropped: the outgoing queue is full")]
     private static partial void LogQueueFull(ILogger logger, string kind, long? accountId);
 }
