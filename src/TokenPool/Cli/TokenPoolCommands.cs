@@ -81,25 +81,44 @@ internal static class TokenPoolCommands
     private static Command Simulate()
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:9090" };
-        var apiKey = new Option<string?>("--api-key") { Description = "Accept only this key (any key when not set)" };
+        var apiKey = new Option<string?>("--api-key") { Description = "Accept only this key (any key when not set; a key 'sim;flavor=vllm;no_usage' then chooses per channel)" };
         var models = new Option<string?>("--models") { Description = "Comma-separated models to serve (any when not set)" };
+        var flavor = new Option<string>("--flavor") { Description = $"The server to imitate: {SimulatorFlavors.Names}", DefaultValueFactory = _ => "openai" };
+        var behaviour = new Option<string?>("--defaults") { Description = "Behaviour for requests that ask for none, e.g. 'agent' or 'no_usage delay_headers_ms=500'" };
+        var controlToken = new Option<string?>("--control-token")
+        {
+            Description = "Serve the request log and fault controls under /_sim/ to this bearer token (also TOKENPOOL_SIM_CONTROL_TOKEN); without one they answer 404",
+        };
         var failRate = new Option<double>("--fail-rate") { Description = "Share of requests (0 to 1) answered with --fail-status" };
         var failStatus = new Option<int>("--fail-status") { Description = "Status for failed requests", DefaultValueFactory = _ => 500 };
         var stallRate = new Option<double>("--stall-rate") { Description = "Share of requests (0 to 1) that never get an answer" };
-        var command = new Command("simulate", "Run the simulated OpenAI-compatible upstream (no account, no network)")
+        var command = new Command("simulate", "Run a simulated upstream (OpenAI, vLLM, Ollama, DeepSeek, SGLang or Anthropic wire format; no account, no network)")
         {
-            urls, apiKey, models, failRate, failStatus, stallRate,
+            urls, apiKey, models, flavor, behaviour, controlToken, failRate, failStatus, stallRate,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (SimulatorFlavors.Parse(parse.GetValue(flavor)) is not { } chosen)
+            {
+                await Console.Error.WriteLineAsync($"Unknown --flavor '{parse.GetValue(flavor)}'. Use one of: {SimulatorFlavors.Names}.");
+                return 2;
+            }
+
+            var token = parse.GetValue(controlToken) ?? Environment.GetEnvironmentVariable("TOKENPOOL_SIM_CONTROL_TOKEN");
             await using var host = await SimulatorHost.StartAsync(new SimulatorOptions
             {
                 Urls = parse.GetValue(urls)!,
                 ApiKey = parse.GetValue(apiKey),
                 Models = UpstreamPool.SplitList(parse.GetValue(models)).ToList(),
+                Flavor = chosen,
+                Defaults = parse.GetValue(behaviour),
+                ControlToken = string.IsNullOrWhiteSpace(token) ? null : token,
                 Faults = new FaultProfile(parse.GetValue(failRate), parse.GetValue(failStatus), parse.GetValue(stallRate)),
             }, cancellationToken);
-            Console.WriteLine($"Simulated upstream listening on {host.Address} (base URL {host.BaseUrl}). Press Ctrl+C to stop.");
+            Console.WriteLine($"Simulated {chosen.Name()} upstream listening on {host.Address} (base URL {host.BaseUrl}). Press Ctrl+C to stop.");
+            Console.WriteLine(string.IsNullOrWhiteSpace(token)
+                ? "The request log (/_sim/requests) is off; start with --control-token to read it."
+                : "The request log is at /_sim/requests for the control token.");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);

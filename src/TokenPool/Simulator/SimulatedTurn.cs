@@ -1,122 +1,200 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace TokenPool.Simulator;
 
-/// <summary>A tool call the simulated model makes: a function call, or a freeform (custom) tool call.</summary>
-internal sealed record SimulatedToolCall(bool IsCustom, string Name, string Arguments, string CallId);
-
 /// <summary>
 /// What the simulated model answers to one request. It is deterministic and simple, but it behaves like
 /// a coding model where clients can tell: asked to run a command, it calls the shell tool the client
-/// offered (whatever its name and parameter shape); given the tool's output, it reports it; otherwise
-/// it answers in text that says it is the simulator. With reasoning requested it adds a reasoning item
-/// whose encrypted content only the same upstream key can read back, as a real upstream account does.
+/// offered (whatever its name and parameter shape); given the tool's output, it reports it; in agent mode
+/// it carries out <see cref="AgentScript"/>; otherwise it answers in text that says it is the simulator.
+/// With reasoning requested it reasons, sealed (encrypted content, a thinking signature) so that only
+/// the same upstream key can send it back, as a real upstream account does. It honours the output
+/// limit as the chosen flavour reads it, and counts usage from the request (see <see cref="Usage"/>).
 /// </summary>
 internal sealed partial class SimulatedTurn
 {
-    private static readonly string[] ShellToolPreference = ["exec_command", "shell_command", "shell", "bash", "run_command", "terminal"];
+    private const string SealPrefix = "tp-sim|";
 
     public required string Model { get; init; }
 
+    /// <summary>Answer text; with a <see cref="ToolCall"/>, the preamble before it.</summary>
     public string? Text { get; init; }
 
-    public SimulatedToolCall? ToolCall { get; init; }
+    /// <summary>The first (usually only) tool call.</summary>
+    public SimulatedToolCall? ToolCall => ToolCalls.Count > 0 ? ToolCalls[0] : null;
 
+    /// <summary>The tool calls, in order (several under <c>parallel=N</c>).</summary>
+    public IReadOnlyList<SimulatedToolCall> ToolCalls { get; init; } = [];
+
+    /// <summary>The model's reasoning, streamed by the Chat flavours that show it and in Anthropic thinking blocks.</summary>
+    public string? ReasoningText { get; init; }
+
+    /// <summary>The reasoning summary a Responses stream shows.</summary>
     public string? ReasoningSummary { get; init; }
 
-    public string? EncryptedReasoning { get; init; }
+    /// <summary>Encrypted reasoning content or thinking signature, readable only under the same upstream key.</summary>
+    public string? Seal { get; init; }
 
-    public long InputTokens { get; init; }
+    public required SimulatedUsage Usage { get; init; }
 
-    public long CachedTokens { get; init; }
+    /// <summary>The caller's stop sequence the answer ended at, if any.</summary>
+    public string? StopSequence { get; init; }
 
-    public long OutputTokens { get; init; }
+    /// <summary>True when the answer stopped at the output limit.</summary>
+    public bool Truncated { get; init; }
 
-    public long ReasoningTokens { get; init; }
+    public bool HasReasoning => ReasoningText is not null;
 
-    /// <summary>Set when the request carried reasoning another upstream key encrypted: answer 400 invalid_encrypted_content.</summary>
-    public string? ForeignReasoningItem { get; init; }
-
-    public static SimulatedTurn From(JsonObject request, bool isChat, SimulatorFaults faults, string keyFingerprint, Func<string, bool> seenCacheKey)
+    /// <summary>Decides the answer to <paramref name="conversation"/>.</summary>
+    /// <param name="conversation">The request.</param>
+    /// <param name="faults">What the request asked of the simulator.</param>
+    /// <param name="fingerprint">The upstream key's fingerprint (seals reasoning).</param>
+    /// <param name="cache">Cached and cache-written input tokens for this prompt.</param>
+    /// <param name="storedTokens">Tokens of a stored conversation this request continues (<c>previous_response_id</c>).</param>
+    /// <param name="newCallId">Makes a tool-call id in the flavour's format.</param>
+    public static SimulatedTurn From(Conversation conversation, SimulatorFaults faults, string fingerprint, (long Cached, long Write5m, long Write1h) cache, long storedTokens, Func<string> newCallId)
     {
-        var model = (string?)request["model"] ?? "unknown";
-        var items = isChat ? request["messages"] as JsonArray : request["input"] as JsonArray;
-        var tools = request["tools"] as JsonArray;
-        var lastUserText = LastUserText(request, isChat);
-
-        string? foreign = null;
-        if (!isChat && items is not null)
-        {
-            foreach (var item in items.OfType<JsonObject>())
-            {
-                if ((string?)item["type"] == "reasoning" && (string?)item["encrypted_content"] is { } encrypted && !SealedBy(encrypted, keyFingerprint))
-                {
-                    foreign = (string?)item["id"] ?? "rs_unknown";
-                }
-            }
-        }
-
-        var toolOutput = LastToolOutput(items, isChat);
+        var tools = conversation.Tools;
+        var task = conversation.TaskText;
         string? text = null;
         SimulatedToolCall? call = null;
         if (faults.Tool is not null)
         {
-            call = CallTool(tools, isChat, faults.Tool, faults.Command ?? "echo simulated");
+            call = CallNamed(tools, faults.Tool, faults.Command ?? "echo simulated", newCallId());
         }
-        else if (toolOutput is not null)
+        else if (faults.Agent)
         {
-            text = faults.Text ?? $"The command ran. Its output was:\n{Trim(toolOutput, 600)}";
+            (text, call) = AgentScript.Next(conversation, faults, newCallId);
         }
-        else if (lastUserText is not null && CommandIn(lastUserText) is { } command && ShellTool(tools, isChat) is { } shell)
+        else if (LastToolOutput(conversation) is { } output)
         {
-            call = CallTool(tools, isChat, shell, command);
+            text = faults.Text ?? $"The command ran. Its output was:\n{Trim(AgentScript.CommandOutput(output), 600)}";
+        }
+        else if (task is not null && CommandIn(task) is { } command && ClientTools.Shell(tools) is { } shell)
+        {
+            call = new SimulatedToolCall(false, shell.Name, ClientTools.ShellArguments(shell, command)!, newCallId());
         }
 
         if (call is null && text is null)
         {
-            var said = lastUserText is null ? "" : StripDirective(lastUserText);
-            text = faults.Text ?? $"Hello from the TokenPool simulated upstream (not a real model). You said: {Trim(said, 200)}";
+            text = faults.Text ?? $"Hello from the TokenPool simulated upstream (not a real model). You said: {Trim(task is null ? "" : StripDirective(task), 200)}";
         }
 
-        var wantsReasoning = !isChat && request["reasoning"] is JsonObject reasoning && (string?)reasoning["effort"] != "none";
-        var inputTokens = Tokens(isChat ? request["messages"]?.ToJsonString() : request["input"]?.ToJsonString())
-            + Tokens((string?)request["instructions"]) + Tokens(tools?.ToJsonString());
-        var cacheKey = (string?)request["prompt_cache_key"];
-        var cached = cacheKey is not null && seenCacheKey(cacheKey) ? inputTokens * 3 / 4 / 64 * 64 : 0;
-        var reasoningTokens = wantsReasoning ? 12L : 0L;
-        var outputTokens = Tokens(text ?? call!.Arguments) + reasoningTokens;
-
-        if (faults.Usage is { } usage)
+        if (faults.Fill is { } fill && call is null)
         {
-            (inputTokens, outputTokens, cached, reasoningTokens) = usage;
+            text = Filler(fill > 0 ? fill : Limit(conversation, faults) ?? 4096);
+        }
+
+        string? stopSequence = null;
+        if (text is not null && call is null)
+        {
+            foreach (var stop in conversation.StopSequences)
+            {
+                var at = text.IndexOf(stop, StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    text = text[..at];
+                    stopSequence = stop;
+                }
+            }
+        }
+
+        string? reasoning = null;
+        if (conversation.WantsReasoning)
+        {
+            reasoning = $"The user asked: {Trim(task is null ? "" : StripDirective(task), 120)}. " +
+                (call is null ? "I can answer directly." : $"I will call {call.Name} to make progress.");
+        }
+
+        var calls = call is null ? [] : new List<SimulatedToolCall> { call };
+        for (var i = 1; call is not null && i < (faults.Parallel ?? 1); i++)
+        {
+            calls.Add(call with { CallId = newCallId() });
+        }
+
+        var reasoningTokens = Tokens(reasoning);
+        var outputTokens = reasoningTokens + Tokens(text) + calls.Sum(c => Tokens(c.Arguments));
+        var truncated = faults.Incomplete;
+        if (Limit(conversation, faults) is { } limit && outputTokens > limit)
+        {
+            truncated = true;
+            var room = Math.Max(0, limit - reasoningTokens);
+            if (call is null && text is not null)
+            {
+                text = Cut(text, room);
+            }
+
+            outputTokens = Math.Min(outputTokens, Math.Max(limit, reasoningTokens));
+        }
+
+        var input = Math.Max(1, conversation.Segments.Sum(s => s.Tokens) + storedTokens);
+        var usage = new SimulatedUsage(input, Math.Min(cache.Cached, input), outputTokens, reasoningTokens,
+            Math.Min(cache.Write5m, input), Math.Min(cache.Write1h, input));
+        if (faults.Usage is { } fixedUsage)
+        {
+            usage = new SimulatedUsage(fixedUsage.Input, fixedUsage.Cached, fixedUsage.Output, fixedUsage.Reasoning, fixedUsage.CacheWrite5m, fixedUsage.CacheWrite1h);
         }
 
         return new SimulatedTurn
         {
-            Model = model,
+            Model = conversation.Model,
             Text = text,
-            ToolCall = call,
-            ReasoningSummary = wantsReasoning ? "**Planning** the reply" : null,
-            EncryptedReasoning = wantsReasoning ? "gAAAAB" + Convert.ToBase64String(Encoding.UTF8.GetBytes($"tp-sim|{keyFingerprint}|{Guid.NewGuid():N}")) : null,
-            InputTokens = Math.Max(1, inputTokens),
-            CachedTokens = cached,
-            OutputTokens = outputTokens,
-            ReasoningTokens = reasoningTokens,
-            ForeignReasoningItem = foreign,
+            ToolCalls = calls,
+            ReasoningText = reasoning,
+            ReasoningSummary = reasoning is null ? null : "**Planning** the reply",
+            Seal = reasoning is null ? null : NewSeal(fingerprint),
+            Usage = usage,
+            Truncated = truncated,
+            StopSequence = stopSequence,
         };
     }
 
-    /// <summary>True when the encrypted reasoning was made under the key with this fingerprint.</summary>
-    private static bool SealedBy(string encrypted, string keyFingerprint)
+    /// <summary>
+    /// The output limit the upstream honours: Responses <c>max_output_tokens</c>, Messages <c>max_tokens</c>, Chat
+    /// <c>max_completion_tokens</c> ahead of the older <c>max_tokens</c> (or the larger of the two, vLLM-style, under
+    /// <c>larger_limit</c>); none under <c>ignore_limit</c>.
+    /// </summary>
+    public static long? Limit(Conversation conversation, SimulatorFaults faults)
     {
+        if (faults.IgnoreLimit || conversation.Limits.Count == 0)
+        {
+            return null;
+        }
+
+        if (faults.LargerLimit)
+        {
+            return conversation.Limits.Values.Max();
+        }
+
+        foreach (var field in new[] { "max_output_tokens", "max_completion_tokens", "max_tokens" })
+        {
+            if (conversation.Limits.TryGetValue(field, out var limit))
+            {
+                return limit;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A new seal (encrypted reasoning or signature) for this key.</summary>
+    public static string NewSeal(string fingerprint) =>
+        "gAAAAB" + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{SealPrefix}{fingerprint}|{Guid.NewGuid():N}"));
+
+    /// <summary>True when the seal was made under the key with this fingerprint.</summary>
+    public static bool SealedBy(string? seal, string fingerprint)
+    {
+        if (string.IsNullOrEmpty(seal))
+        {
+            return false;
+        }
+
         try
         {
-            var plain = Encoding.UTF8.GetString(Convert.FromBase64String(encrypted.StartsWith("gAAAAB", StringComparison.Ordinal) ? encrypted[6..] : encrypted));
-            return plain.StartsWith($"tp-sim|{keyFingerprint}|", StringComparison.Ordinal);
+            var plain = Encoding.UTF8.GetString(Convert.FromBase64String(seal.StartsWith("gAAAAB", StringComparison.Ordinal) ? seal[6..] : seal));
+            return plain.StartsWith($"{SealPrefix}{fingerprint}|", StringComparison.Ordinal);
         }
         catch (FormatException)
         {
@@ -124,59 +202,59 @@ internal sealed partial class SimulatedTurn
         }
     }
 
-    /// <summary>A short, stable fingerprint of the upstream key, embedded in encrypted reasoning.</summary>
+    /// <summary>A short, stable fingerprint of the upstream key, embedded in seals and cache keys.</summary>
     public static string Fingerprint(string? apiKey) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(apiKey ?? "")))[..12];
 
-    /// <summary>Roughly four characters per token, like real tokenizers on English and code.</summary>
+    /// <summary>Roughly four bytes per token, like real tokenizers on English and code.</summary>
     public static long Tokens(string? text) => string.IsNullOrEmpty(text) ? 0 : (Encoding.UTF8.GetByteCount(text) + 3) / 4;
 
-    /// <summary>The text of the last user message (or the plain-string input).</summary>
-    internal static string? LastUserText(JsonObject request, bool isChat)
+    /// <summary>Text of exactly <paramref name="tokens"/> tokens (four bytes each).</summary>
+    internal static string Filler(long tokens)
     {
-        var items = isChat ? request["messages"] as JsonArray : request["input"] as JsonArray;
-        if (!isChat && request["input"] is JsonValue single && single.TryGetValue<string>(out var plain))
+        const string words = "The simulated upstream keeps writing to fill the output limit. ";
+        var length = (int)Math.Min(tokens * 4, 64L * 1024 * 1024);
+        var builder = new StringBuilder(length);
+        while (builder.Length < length)
         {
-            return plain;
+            builder.Append(words, 0, Math.Min(words.Length, length - builder.Length));
         }
 
-        if (items is null)
-        {
-            return null;
-        }
+        return builder.ToString();
+    }
 
-        for (var i = items.Count - 1; i >= 0; i--)
+    /// <summary>The output of the tool call the conversation ends with (reminders after it aside), or null.</summary>
+    private static string? LastToolOutput(Conversation conversation)
+    {
+        for (var i = conversation.Parts.Count - 1; i >= 0; i--)
         {
-            if (items[i] is JsonObject item && (string?)item["role"] == "user")
+            var part = conversation.Parts[i];
+            if (part.Kind == PartKind.ToolResult)
             {
-                return ContentText(item["content"]);
+                return part.Text;
+            }
+
+            if (part.Kind != PartKind.Text || !part.Text.StartsWith("<system-reminder>", StringComparison.Ordinal))
+            {
+                return null;
             }
         }
 
         return null;
     }
 
-    private static string? LastToolOutput(JsonArray? items, bool isChat)
+    /// <summary>A call of the named tool with <paramref name="command"/>; the tool need not be offered.</summary>
+    private static SimulatedToolCall CallNamed(IReadOnlyList<SimulatedTool> tools, string name, string command, string callId)
     {
-        if (items is null || items.Count == 0 || items[^1] is not JsonObject last)
+        var tool = tools.FirstOrDefault(t => t.Name == name);
+        if (tool is { IsCustom: true })
         {
-            return null;
+            return new SimulatedToolCall(true, name, command, callId);
         }
 
-        if (isChat)
-        {
-            return (string?)last["role"] == "tool" ? ContentText(last["content"]) ?? "" : null;
-        }
-
-        return (string?)last["type"] is "function_call_output" or "custom_tool_call_output" ? ContentText(last["output"]) ?? "" : null;
+        var arguments = (tool is null ? null : ClientTools.ShellArguments(tool, command)) ?? new System.Text.Json.Nodes.JsonObject { ["command"] = command }.ToJsonString();
+        return new SimulatedToolCall(false, name, arguments, callId);
     }
-
-    private static string? ContentText(JsonNode? content) => content switch
-    {
-        JsonValue value when value.TryGetValue<string>(out var text) => text,
-        JsonArray parts => string.Join("\n", parts.OfType<JsonObject>().Select(p => (string?)p["text"]).Where(t => t is not null)),
-        _ => null,
-    };
 
     /// <summary>A command the prompt asks to run: <c>run `echo hi`</c>, <c>run: echo hi</c>, <c>run echo hi</c>.</summary>
     internal static string? CommandIn(string text)
@@ -192,61 +270,16 @@ internal sealed partial class SimulatedTurn
         return plain.Success ? plain.Groups[1].Value.Trim().Trim('"', '\'', '.') : null;
     }
 
-    private static string? ShellTool(JsonArray? tools, bool isChat)
+    private static string Cut(string text, long tokens)
     {
-        var candidates = (tools ?? []).OfType<JsonObject>()
-            .Select(t => isChat ? t["function"] as JsonObject : t)
-            .Where(t => t is not null && (isChat || (string?)t["type"] == "function"))
-            .Select(t => (Name: (string?)t!["name"], Parameters: t["parameters"] as JsonObject))
-            .Where(t => t.Name is not null && ArgumentsFor(t.Parameters, "x") is not null)
-            .ToList();
-        foreach (var preferred in ShellToolPreference)
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var length = (int)Math.Min(bytes.Length, tokens * 4);
+        while (length > 0 && length < bytes.Length && (bytes[length] & 0xC0) == 0x80)
         {
-            if (candidates.Any(c => c.Name == preferred))
-            {
-                return preferred;
-            }
+            length--;
         }
 
-        return candidates.FirstOrDefault().Name;
-    }
-
-    private static SimulatedToolCall CallTool(JsonArray? tools, bool isChat, string name, string command)
-    {
-        var tool = (tools ?? []).OfType<JsonObject>().FirstOrDefault(t => (string?)(isChat ? t["function"]?["name"] : t["name"]) == name);
-        var isCustom = !isChat && tool is not null && (string?)tool["type"] == "custom";
-        var parameters = (isChat ? tool?["function"]?["parameters"] : tool?["parameters"]) as JsonObject;
-        var arguments = isCustom ? command : ArgumentsFor(parameters, command) ?? JsonSerializer.Serialize(new { command });
-        return new SimulatedToolCall(isCustom, name, arguments, "call_" + Guid.NewGuid().ToString("N")[..24]);
-    }
-
-    /// <summary>Arguments that run <paramref name="command"/> with a tool of this parameter shape, or null if it is not a shell tool.</summary>
-    private static string? ArgumentsFor(JsonObject? parameters, string command)
-    {
-        if (parameters?["properties"] is not JsonObject properties)
-        {
-            return null;
-        }
-
-        if (properties["cmd"] is not null)
-        {
-            return new JsonObject { ["cmd"] = command }.ToJsonString();
-        }
-
-        if (properties["command"] is JsonObject commandSchema)
-        {
-            var arguments = (string?)commandSchema["type"] == "array"
-                ? new JsonObject { ["command"] = new JsonArray("bash", "-lc", command) }
-                : new JsonObject { ["command"] = command };
-            if (properties["description"] is not null)
-            {
-                arguments["description"] = "Run the requested command";
-            }
-
-            return arguments.ToJsonString();
-        }
-
-        return null;
+        return Encoding.UTF8.GetString(bytes, 0, length);
     }
 
     private static string StripDirective(string text) => DirectiveText().Replace(text, "").Trim();

@@ -51,6 +51,12 @@ internal sealed record TestChannel
 
     public FaultProfile Faults { get; init; } = FaultProfile.None;
 
+    /// <summary>The real server the channel's simulated upstream imitates (OpenAI by default): vLLM, Ollama, DeepSeek, SGLang, Anthropic.</summary>
+    public SimulatorFlavor Flavor { get; init; } = SimulatorFlavor.OpenAi;
+
+    /// <summary>Behaviour for every request to this upstream that asks for none itself, e.g. <c>agent</c> (see <see cref="SimulatorFaults"/>).</summary>
+    public string? SimulatorDefaults { get; init; }
+
     public WireSet? Wire { get; init; }
 
     /// <summary>Point the channel at a loopback port nothing listens on.</summary>
@@ -95,6 +101,9 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IReadOnlyList<SimulatorHost> Upstreams => _upstreams;
 
+    /// <summary>The built-in simulator <c>serve</c> started (with <see cref="TestGatewayOptions.BuiltInSimulator"/>), read in process.</summary>
+    public SimulatorHost? BuiltInUpstream => Get<BuiltInSimulator>().Host;
+
     public IReadOnlyList<string> UpstreamKeys { get; }
 
     /// <summary>The channel ids, in the order of <see cref="Upstreams"/>.</summary>
@@ -129,7 +138,10 @@ internal sealed class TestGateway : IAsyncDisposable
         {
             var key = "sk-upstream-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
             upstreamKeys.Add(key);
-            upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions { ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults }));
+            upstreams.Add(await SimulatorHost.StartAsync(new SimulatorOptions
+            {
+                ApiKey = key, Models = [.. models, .. spec.UpstreamModels], Faults = spec.Faults, Flavor = spec.Flavor, Defaults = spec.SimulatorDefaults,
+            }));
         }
 
         // Every test browses from loopback: sign-ups are throttled per address only where a test asks for it.
