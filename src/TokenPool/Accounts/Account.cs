@@ -43,6 +43,19 @@ internal sealed class Account
     public int? MaxConcurrentRequests { get; set; }
 
     public DateTime CreatedAt { get; set; }
+
+    /// <summary>When the owner followed the verification link (or an operator created the account); null while unverified.</summary>
+    public DateTime? EmailVerifiedAt { get; set; }
+
+    /// <summary>The authenticator app's shared secret, encrypted with the deployment's data-protection keys; null without two-factor sign-in.</summary>
+    public string? TotpSecret { get; set; }
+
+    public DateTime? TotpEnabledAt { get; set; }
+
+    /// <summary>The last 30-second time step whose code was accepted: a code is never accepted twice.</summary>
+    public long TotpLastStep { get; set; }
+
+    public bool HasTotp => TotpEnabledAt is not null && TotpSecret is not null;
 }
 
 internal enum AccountRole

@@ -20,15 +20,11 @@ internal sealed class AccountService(
     public static string Normalize(string email) => email.Trim().ToLowerInvariant();
 
     /// <summary>Creates an account. <paramref name="startingCreditMicros"/> defaults to the configured starting credit.</summary>
-    public async Task<Account> CreateAsync(string email, string password, AccountRole role, long? startingCreditMicros, CancellationToken cancellationToken)
+    /// <remarks>Accounts made by an operator count as verified; sign-up passes <paramref name="emailVerified"/> false.</remarks>
+    public async Task<Account> CreateAsync(string email, string password, AccountRole role, long? startingCreditMicros, CancellationToken cancellationToken, bool emailVerified = true)
     {
         var trimmed = email.Trim();
-        if (!IsPlausibleEmail(trimmed))
-        {
-            throw new AccountActionException("Enter a valid email address, like name@example.com.");
-        }
-
-        ValidatePassword(password);
+        ValidateNew(trimmed, password);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var normalized = Normalize(trimmed);
         if (await db.Accounts.AnyAsync(a => a.NormalizedEmail == normalized, cancellationToken))
@@ -53,6 +49,7 @@ internal sealed class AccountService(
             CreditedMicros = credit,
             CreatedAt = time.GetUtcNow().UtcDateTime,
         };
+        account.EmailVerifiedAt = emailVerified ? account.CreatedAt : null;
         account.PasswordHash = hasher.HashPassword(account, password);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         db.Accounts.Add(account);
@@ -95,6 +92,20 @@ internal sealed class AccountService(
         return await db.Accounts.AsNoTracking().FirstOrDefaultAsync(a => a.Id == accountId, cancellationToken);
     }
 
+    /// <summary>
+    /// Spends the time a password check takes when there is no account to check against, so that how long a
+    /// sign-in or sign-up takes does not tell whether an email has an account.
+    /// </summary>
+    public void CheckNoPassword(string password) => hasher.VerifyHashedPassword(TimingDummy.Value, TimingDummy.Value.PasswordHash, password);
+
+    /// <summary>A password hash made with the current settings, only ever checked against (it matches nothing anyone knows).</summary>
+    private static readonly Lazy<Account> TimingDummy = new(() =>
+    {
+        var dummy = new Account { Email = "", NormalizedEmail = "", PasswordHash = "", SecurityStamp = "" };
+        dummy.PasswordHash = new PasswordHasher<Account>().HashPassword(dummy, Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        return dummy;
+    });
+
     /// <summary>Checks a password; upgrades the stored hash when the hasher asks for it.</summary>
     public async Task<bool> CheckPasswordAsync(Account account, string password, CancellationToken cancellationToken)
     {
@@ -110,16 +121,24 @@ internal sealed class AccountService(
         return result != PasswordVerificationResult.Failed;
     }
 
-    /// <summary>Sets a new password and a new security stamp, which signs out every other session.</summary>
-    public async Task<Account> ChangePasswordAsync(long accountId, string newPassword, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sets a new password and a new security stamp and ends every session of the account but
+    /// <paramref name="keepSessionId"/> (none for a reset), recorded as <paramref name="auditKind"/>.
+    /// </summary>
+    public async Task<Account> SetPasswordAsync(long accountId, string newPassword, long? keepSessionId, string auditKind, string? clientAddress, CancellationToken cancellationToken)
     {
         ValidatePassword(newPassword);
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var account = await db.Accounts.FirstAsync(a => a.Id == accountId, cancellationToken);
         account.PasswordHash = hasher.HashPassword(account, newPassword);
         account.SecurityStamp = NewStamp();
-        db.AuditEvents.Add(new AuditEvent { AccountId = accountId, Kind = AuditKinds.PasswordChanged, CreatedAt = time.GetUtcNow().UtcDateTime });
+        db.AuditEvents.Add(new AuditEvent { AccountId = accountId, Kind = auditKind, ClientAddress = clientAddress, CreatedAt = time.GetUtcNow().UtcDateTime });
         await db.SaveChangesAsync(cancellationToken);
+        await SessionStore.EndAllAsync(db, accountId, keepSessionId, cancellationToken);
+        await db.AccountTokens.Where(t => t.AccountId == accountId && t.Purpose == AccountTokenPurposes.PasswordReset && t.UsedAt == null)
+            .ExecuteDeleteAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return account;
     }
 
@@ -191,6 +210,11 @@ internal sealed class AccountService(
             throw new AccountActionException("No such account.");
         }
 
+        if (disabled)
+        {
+            await SessionStore.EndAllAsync(db, accountId, null, cancellationToken);
+        }
+
         db.AuditEvents.Add(new AuditEvent
         {
             AccountId = accountId,
@@ -256,6 +280,45 @@ internal sealed class AccountService(
         var change = ChangeFeed.Record(db, ChangeKinds.Account, accountId);
         await db.SaveChangesAsync(cancellationToken);
         changes.Poke(change);
+    }
+
+    /// <summary>Checks what a new account needs (a plausible email, a long enough password) without looking at the store.</summary>
+    public static void ValidateNew(string email, string password)
+    {
+        if (!IsPlausibleEmail(email.Trim()))
+        {
+            throw new AccountActionException("Enter a valid email address, like name@example.com.");
+        }
+
+        ValidatePassword(password);
+    }
+
+    /// <summary>Adds an entry to the account's activity log.</summary>
+    public async Task RecordAsync(long accountId, string kind, string? detail, string? clientAddress, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        db.AuditEvents.Add(new AuditEvent { AccountId = accountId, Kind = kind, Detail = detail, ClientAddress = clientAddress, CreatedAt = time.GetUtcNow().UtcDateTime });
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Why the account may not create API keys yet (its email is unconfirmed and the operator requires it), or null when it may.</summary>
+    public string? WhyNoNewKeys(Account account) =>
+        options.Value.RequireVerifiedEmail && account.EmailVerifiedAt is null
+            ? $"Confirm your email before creating API keys: open the link we sent to {account.Email}, or ask for a new one above."
+            : null;
+
+    /// <summary>Marks the account's email as confirmed (the owner followed the link sent to it).</summary>
+    public async Task MarkEmailVerifiedAsync(long accountId, string? clientAddress, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var updated = await db.Accounts.Where(a => a.Id == accountId && a.EmailVerifiedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(a => a.EmailVerifiedAt, now), cancellationToken);
+        if (updated == 1)
+        {
+            db.AuditEvents.Add(new AuditEvent { AccountId = accountId, Kind = AuditKinds.EmailVerified, ClientAddress = clientAddress, CreatedAt = now });
+            await db.SaveChangesAsync(cancellationToken);
+        }
     }
 
     public static void ValidatePassword(string password)

@@ -310,7 +310,20 @@ internal static class TokenPoolCommands
             Console.WriteLine($"{account.Email} limits: {wanted.Describe()}.");
         }));
 
+        var passwordEmail = new Option<string>("--email") { Description = "The account's email", Required = true };
+        var newPassword = new Option<string?>("--password") { Description = "The new password (at least 10 characters); left out, it is read from the first line of standard input" };
+        var setPassword = new Command("password", "Set an account's password (when it cannot be reset by mail); signs out every console session of the account") { passwordEmail, newPassword };
+        setPassword.SetAction((parse, cancellationToken) => Run(parse, cancellationToken, async store =>
+        {
+            var account = await FindAccountAsync(store, parse.GetValue(passwordEmail)!, cancellationToken);
+            var chosen = parse.GetValue(newPassword) ?? (await Console.In.ReadLineAsync(cancellationToken))?.TrimEnd('\r', '\n')
+                ?? throw new CliException("Give the new password with --password, or on the first line of standard input.");
+            await store.Get<AccountService>().SetPasswordAsync(account.Id, chosen, null, AuditKinds.PasswordSetByOperator, null, cancellationToken);
+            Console.WriteLine($"Password set for {account.Email}. Every console session of the account is signed out; its API keys keep working.");
+        }));
+
         user.Subcommands.Add(add);
+        user.Subcommands.Add(setPassword);
         user.Subcommands.Add(show);
         user.Subcommands.Add(grant);
         user.Subcommands.Add(limits);

@@ -12,6 +12,10 @@ internal static class ConsoleSetup
         services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection(ConsoleOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<SignInThrottle>();
         services.AddSingleton<ConsoleSession>();
+        services.AddSingleton<KnownDevices>();
+        services.AddSingleton<PendingSignIn>();
+        services.AddSingleton<PasskeyCeremony>();
+        services.AddSingleton<AccountMailer>();
         services.AddSingleton<KeyTester>();
         services.AddSingleton<ChannelTester>();
         var sessionHours = configuration.GetSection(ConsoleOptions.Section).Get<ConsoleOptions>()?.SessionHours ?? 12;
@@ -49,6 +53,10 @@ internal static class ConsoleSetup
             pages.Conventions.AuthorizeFolder("/");
             pages.Conventions.AllowAnonymousToPage("/SignIn");
             pages.Conventions.AllowAnonymousToPage("/SignUp");
+            pages.Conventions.AllowAnonymousToPage("/SignInCode");
+            pages.Conventions.AllowAnonymousToPage("/ForgotPassword");
+            pages.Conventions.AllowAnonymousToPage("/ResetPassword");
+            pages.Conventions.AllowAnonymousToPage("/VerifyEmail");
             pages.Conventions.AllowAnonymousToPage("/Forbidden");
             pages.Conventions.AuthorizeFolder("/Admin", ConsoleSession.AdminPolicy);
         });

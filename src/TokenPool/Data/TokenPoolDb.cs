@@ -41,6 +41,16 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
 
     public DbSet<GatewayInstance> GatewayInstances => Set<GatewayInstance>();
 
+    public DbSet<AccountSession> Sessions => Set<AccountSession>();
+
+    public DbSet<AccountToken> AccountTokens => Set<AccountToken>();
+
+    public DbSet<RecoveryCode> RecoveryCodes => Set<RecoveryCode>();
+
+    public DbSet<Passkey> Passkeys => Set<Passkey>();
+
+    public DbSet<SecurityPolicy> SecurityPolicy => Set<SecurityPolicy>();
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<Account>(e =>
@@ -49,7 +59,10 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
             e.HasIndex(a => a.NormalizedEmail).IsUnique();
             e.Property(a => a.Email).HasMaxLength(320);
             e.Property(a => a.NormalizedEmail).HasMaxLength(320);
+            e.Ignore(a => a.HasTotp);
         });
+
+        AccountsModel.Configure(b);
 
         b.Entity<AuditEvent>(e =>
         {

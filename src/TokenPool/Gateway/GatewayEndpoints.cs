@@ -13,7 +13,7 @@ internal static class GatewayEndpoints
         services.AddSingleton<RequestLimiter>();
         services.AddSingleton<UsageResolver>();
         services.AddSingleton<ResponseSizes>();
-        services.AddSingleton(new BridgeSource());
+        services.AddSingleton(provider => new BridgeSource(provider.GetRequiredService<Translation.BridgeCatalog>().Find));
         services.AddSingleton<StreamCopier>();
         services.AddSingleton<BufferedCopy>();
         services.AddSingleton<UpstreamAttempt>();

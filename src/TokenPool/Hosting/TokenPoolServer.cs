@@ -4,6 +4,7 @@ using TokenPool.Billing;
 using TokenPool.Data;
 using TokenPool.Docs;
 using TokenPool.Gateway;
+using TokenPool.Gateway.Translation;
 using TokenPool.Keys;
 using TokenPool.Operations;
 using TokenPool.Upstreams;
@@ -53,6 +54,7 @@ internal static class TokenPoolServer
             .AddBillingServices()
             .AddUpstreams(configuration)
             .AddGateway(configuration)
+            .AddTranslation()
             .AddConsole(configuration)
             .AddHosting(configuration)
             .AddOperations(configuration)

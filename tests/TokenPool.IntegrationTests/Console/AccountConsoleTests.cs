@@ -18,6 +18,8 @@ public sealed class AccountConsoleTests : IAsyncLifetime
         {
             options.Settings["Console:MaxWrongPasswordsPerAccount"] = "3";
             options.Settings["Console:MaxWrongPasswordsPerAddress"] = "6";
+            options.Settings["Console:ThrottleFirstDelaySeconds"] = "60";
+            options.Settings["Console:MaxAccountDelaySeconds"] = "60";
         });
         _browser = await ConsoleBrowser.LaunchAsync(_gateway);
     }
@@ -33,6 +35,7 @@ public sealed class AccountConsoleTests : IAsyncLifetime
     {
         await _gateway.CreateUserAsync(email: "erin@example.com");
         var page = await _browser.NewPageAsync();
+        await page.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "192.0.2.10" });
         await ConsoleBrowser.SignInAsync(page, "erin@example.com", "wrong password 1");
         await Expect(page.GetByTestId("error")).ToContainTextAsync("do not match");
         await ConsoleBrowser.SignInAsync(page, "erin@example.com", "wrong password 2");
@@ -58,6 +61,7 @@ public sealed class AccountConsoleTests : IAsyncLifetime
     {
         await _gateway.CreateUserAsync(email: "grace@example.com");
         var page = await _browser.NewPageAsync();
+        await page.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "192.0.2.11" });
         for (var i = 0; i < 6; i++)
         {
             await ConsoleBrowser.SignInAsync(page, $"guess{i}@example.com", "password123456");
@@ -66,6 +70,43 @@ public sealed class AccountConsoleTests : IAsyncLifetime
 
         await ConsoleBrowser.SignInAsync(page, "grace@example.com");
         await Expect(page.GetByTestId("error")).ToContainTextAsync("Too many wrong passwords");
+    }
+
+    [Fact]
+    public async Task AnAttackersWrongPasswords_DoNotStopTheOwner_OnABrowserThatSignedInBefore()
+    {
+        await _gateway.CreateUserAsync(email: "olivia@example.com");
+        var owner = await _browser.NewPageAsync();
+        await owner.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "192.0.2.20" });
+        await ConsoleBrowser.SignInAsync(owner, "olivia@example.com");
+        await Expect(owner).ToHaveURLAsync(new Regex("/console/api-keys$"));
+        var device = Assert.Single(await owner.Context.CookiesAsync(), c => c.Name == "tokenpool_device");
+        Assert.True(device.HttpOnly);
+        Assert.Equal("/console", device.Path);
+        await owner.ClickAsync("header >> text=Sign out");
+
+        // Someone guesses Olivia's password from elsewhere until sign-in is paused for her account.
+        var attacker = await _browser.NewPageAsync();
+        await attacker.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "203.0.113.66" });
+        for (var i = 0; i < 4; i++)
+        {
+            await ConsoleBrowser.SignInAsync(attacker, "olivia@example.com", $"guess number {i}");
+            await Expect(attacker.GetByTestId("error")).ToBeVisibleAsync();
+        }
+
+        await ConsoleBrowser.SignInAsync(attacker, "olivia@example.com");
+        await Expect(attacker.GetByTestId("error")).ToContainTextAsync("Too many wrong passwords");
+
+        // A forged or foreign device cookie is no way around the pause.
+        var forger = await _browser.NewPageAsync();
+        await forger.SetExtraHTTPHeadersAsync(new Dictionary<string, string> { ["X-Forwarded-For"] = "203.0.113.67" });
+        await forger.Context.AddCookiesAsync([new Microsoft.Playwright.Cookie { Name = "tokenpool_device", Value = "CfDJ8forged", Url = _gateway.Address.ToString() + "console" }]);
+        await ConsoleBrowser.SignInAsync(forger, "olivia@example.com", "another guess 1");
+        await Expect(forger.GetByTestId("error")).ToContainTextAsync("Too many wrong passwords");
+
+        // On the browser she signed in with before, Olivia gets in at once with her password.
+        await ConsoleBrowser.SignInAsync(owner, "olivia@example.com");
+        await Expect(owner).ToHaveURLAsync(new Regex("/console/api-keys$"));
     }
 
     [Fact]
@@ -145,9 +186,9 @@ public sealed class AccountConsoleTests : IAsyncLifetime
     [Fact]
     public async Task SignOut_EndsTheSession()
     {
-        await _gateway.CreateUserAsync(email: "ivan@example.com");
+        await _gateway.CreateUserAsync(email: "ivy@example.com");
         var page = await _browser.NewPageAsync();
-        await ConsoleBrowser.SignInAsync(page, "ivan@example.com");
+        await ConsoleBrowser.SignInAsync(page, "ivy@example.com");
         await page.ClickAsync("header >> text=Sign out");
         await Expect(page).ToHaveURLAsync(new Regex("/console/sign-in\\?signedOut=1"));
         await page.GotoAsync("/console/api-keys");

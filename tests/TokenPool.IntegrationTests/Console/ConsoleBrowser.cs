@@ -54,12 +54,16 @@ internal sealed partial class ConsoleBrowser : IAsyncDisposable
         return new ConsoleBrowser(playwright, browser, gateway.Address);
     }
 
-    /// <summary>A fresh browser profile (its own cookies) that may use the clipboard.</summary>
-    public async Task<IPage> NewPageAsync()
+    /// <summary>
+    /// A fresh browser profile (its own cookies) that may use the clipboard. <paramref name="host"/> replaces the
+    /// address's host (passkeys need a domain name such as <c>localhost</c>, never an IP address).
+    /// </summary>
+    public async Task<IPage> NewPageAsync(string? host = null, string? userAgent = null)
     {
         var context = await _browser.NewContextAsync(new BrowserNewContextOptions
         {
-            BaseURL = _address.ToString(),
+            BaseURL = host is null ? _address.ToString() : new UriBuilder(_address) { Host = host }.Uri.ToString(),
+            UserAgent = userAgent,
             Permissions = ["clipboard-read", "clipboard-write"],
             ViewportSize = new ViewportSize { Width = 1200, Height = 900 },
         });
@@ -77,7 +81,12 @@ internal sealed partial class ConsoleBrowser : IAsyncDisposable
         await page.FillAsync("#confirm", Password);
         await page.ClickAsync("button[type=submit] >> text=Create account");
 
+        // Sign-up never signs in (its answer must not tell whether the email had an account): the owner signs in next.
         // Wait for the redirect itself, not for a load event that a busy machine may deliver before the wait starts.
+        await page.WaitForURLAsync(new Regex("/console/sign-in\\?created=1"), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
+        await page.FillAsync("#email", email);
+        await page.FillAsync("#password", Password);
+        await page.ClickAsync("main button[type=submit]");
         await page.WaitForURLAsync(new Regex("/console/api-keys"), new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
         await page.Locator("h1").First.WaitForAsync();
     }

@@ -154,6 +154,9 @@ internal sealed class TestGateway : IAsyncDisposable
             }));
         }
 
+        // Every test browses from loopback: sign-ups are throttled per address only where a test asks for it.
+        options.Settings.TryAdd("Accounts:MaxSignUpsPerAddress", "10000");
+        options.Settings.TryAdd("Accounts:MaxSignUpsPerNetwork", "100000");
         var app = TokenPoolServer.Build(new ServeSettings("http://127.0.0.1:0", dataDirectory)
         {
             Overrides = options.Settings,

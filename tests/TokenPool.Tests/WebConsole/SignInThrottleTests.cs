@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using TokenPool.Accounts;
 using TokenPool.WebConsole;
 
 namespace TokenPool.Tests.WebConsole;
@@ -10,56 +11,93 @@ public sealed class SignInThrottleTests
 
     public SignInThrottleTests() =>
         _throttle = new SignInThrottle(
-            Options.Create(new ConsoleOptions { MaxWrongPasswordsPerAccount = 3, MaxWrongPasswordsPerAddress = 5, ThrottleWindowSeconds = 600 }),
+            Options.Create(new ConsoleOptions
+            {
+                MaxWrongPasswordsPerAccount = 3,
+                MaxWrongPasswordsPerAddress = 5,
+                ThrottleFirstDelaySeconds = 2,
+                MaxAccountDelaySeconds = 60,
+                MaxAddressDelaySeconds = 900,
+                ThrottleWindowSeconds = 600,
+            }),
+            Options.Create(new AccountOptions()),
             _clock);
 
     [Fact]
-    public void Account_IsPaused_AtTheLimit_UntilTheOldestFailureLeavesTheWindow()
+    public void FreeAttempts_GoThrough_ThenEachWaitDoubles_UpToTheLongestWait()
     {
-        _throttle.RecordFailure("Erin@Example.com", "10.0.0.1");
-        _clock.Advance(TimeSpan.FromMinutes(1));
-        _throttle.RecordFailure("erin@example.com", "10.0.0.2");
-        Assert.Null(_throttle.RetryAfter("erin@example.com", "10.0.0.3"));
-        _throttle.RecordFailure(" erin@example.com ", "10.0.0.3");
+        var rule = _throttle.PasswordsForAccount;
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Null(_throttle.RetryAfter(rule, "erin"));
+            _throttle.Record(rule, "erin");
+        }
 
-        Assert.Equal(TimeSpan.FromMinutes(9), _throttle.RetryAfter("erin@example.com", "10.0.0.4"));
-        _clock.Advance(TimeSpan.FromMinutes(9));
-        Assert.Null(_throttle.RetryAfter("erin@example.com", "10.0.0.4"));
+        var waits = new List<TimeSpan>();
+        for (var i = 0; i < 8; i++)
+        {
+            var wait = _throttle.RetryAfter(rule, "erin");
+            Assert.NotNull(wait);
+            waits.Add(wait.Value);
+            _clock.Advance(wait.Value);
+            Assert.Null(_throttle.RetryAfter(rule, "erin"));
+            _throttle.Record(rule, "erin");
+        }
+
+        Assert.Equal([2, 4, 8, 16, 32, 60, 60, 60], waits.Select(w => (int)w.TotalSeconds));
     }
 
     [Fact]
-    public void Address_IsPaused_AcrossAccounts()
+    public void Counts_AreForgotten_AWindowAfterTheLastAttempt_AndPerSubject()
     {
+        var rule = _throttle.PasswordsFromAddress;
         for (var i = 0; i < 5; i++)
         {
-            _throttle.RecordFailure($"guess{i}@example.com", "10.0.0.9");
+            _throttle.Record(rule, "10.0.0.1");
         }
 
-        Assert.NotNull(_throttle.RetryAfter("someone-else@example.com", "10.0.0.9"));
-        Assert.Null(_throttle.RetryAfter("someone-else@example.com", "10.0.0.10"));
+        Assert.Equal(TimeSpan.FromSeconds(2), _throttle.RetryAfter(rule, "10.0.0.1"));
+        Assert.Null(_throttle.RetryAfter(rule, "10.0.0.2"));
+        Assert.Null(_throttle.RetryAfter(_throttle.PasswordsForAccount, "10.0.0.1"));
+
+        // The window is at least twice the longest wait (900 s here), whatever is configured.
+        _clock.Advance(TimeSpan.FromSeconds(1799));
+        _throttle.Record(rule, "10.0.0.1");
+        Assert.Equal(TimeSpan.FromSeconds(4), _throttle.RetryAfter(rule, "10.0.0.1"));
+        _clock.Advance(TimeSpan.FromSeconds(1800));
+        Assert.Null(_throttle.RetryAfter(rule, "10.0.0.1"));
+        _throttle.Record(rule, "10.0.0.1");
+        Assert.Null(_throttle.RetryAfter(rule, "10.0.0.1"));
     }
 
     [Fact]
-    public void Success_ForgivesTheAccount_ButNotTheAddress()
+    public void Forgive_ClearsTheSubjectsCount()
     {
-        for (var i = 0; i < 2; i++)
+        var rule = _throttle.PasswordsForAccount;
+        for (var i = 0; i < 4; i++)
         {
-            _throttle.RecordFailure("frank@example.com", "10.0.0.1");
+            _throttle.Record(rule, "frank");
         }
 
-        _throttle.RecordSuccess("frank@example.com");
-        _throttle.RecordFailure("frank@example.com", "10.0.0.1");
-        _throttle.RecordFailure("frank@example.com", "10.0.0.1");
-        Assert.Null(_throttle.RetryAfter("frank@example.com", null));
-        _throttle.RecordFailure("grace@example.com", "10.0.0.1");
-        Assert.NotNull(_throttle.RetryAfter("heidi@example.com", "10.0.0.1"));
+        Assert.NotNull(_throttle.RetryAfter(rule, "frank"));
+        _throttle.Forgive(rule, "frank");
+        Assert.Null(_throttle.RetryAfter(rule, "frank"));
     }
 
     [Theory]
-    [InlineData(30, "try again in a minute")]
-    [InlineData(8 * 60 + 1, "try again in 9 minutes")]
-    public void Message_SaysWhenToTryAgain(int seconds, string expected) =>
-        Assert.Contains(expected, SignInThrottle.Message(TimeSpan.FromSeconds(seconds)), StringComparison.Ordinal);
+    [InlineData("203.0.113.7", "203.0.113.0/24")]
+    [InlineData("::ffff:203.0.113.7", "203.0.113.0/24")]
+    [InlineData("2001:db8:5:6:1:2:3:4", "2001:db8:5:6::/64")]
+    [InlineData(null, null)]
+    public void Network_IsThe24OrThe64(string? address, string? network) =>
+        Assert.Equal(network, SignInThrottle.Network(address));
+
+    [Theory]
+    [InlineData(0.2, "in a second")]
+    [InlineData(40, "in 40 seconds")]
+    [InlineData(61, "in 2 minutes")]
+    public void Waits_ReadAsWords(double seconds, string words) =>
+        Assert.Equal(words, SignInThrottle.InWords(TimeSpan.FromSeconds(seconds)));
 
     private sealed class ManualClock : TimeProvider
     {

@@ -59,14 +59,14 @@ internal sealed class ApiKeyModel(
     public async Task<IActionResult> OnGetAsync(long id, CancellationToken cancellationToken) =>
         await LoadAsync(id, cancellationToken) ? Page() : NotFound();
 
-    public async Task<IActionResult> OnPostRevealAsync(long id, string? password, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnPostRevealAsync(long id, string? password, string? code, CancellationToken cancellationToken)
     {
         if (!await LoadAsync(id, cancellationToken))
         {
             return NotFound();
         }
 
-        if (!await PasswordOkAsync("reveal", password, cancellationToken))
+        if (!await PasswordOkAsync("reveal", password, code, cancellationToken))
         {
             return Page();
         }
@@ -75,14 +75,14 @@ internal sealed class ApiKeyModel(
         return await ReloadAsync(id, cancellationToken);
     }
 
-    public async Task<IActionResult> OnPostConfigureAsync(long id, string? password, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnPostConfigureAsync(long id, string? password, string? code, CancellationToken cancellationToken)
     {
         if (!await LoadAsync(id, cancellationToken))
         {
             return NotFound();
         }
 
-        if (!await PasswordOkAsync("configure", password, cancellationToken))
+        if (!await PasswordOkAsync("configure", password, code, cancellationToken))
         {
             return Page();
         }
@@ -185,9 +185,9 @@ internal sealed class ApiKeyModel(
         return new ClientSetup(urls.ApiBaseUrl(HttpContext), fullKey, DefaultModel, small);
     }
 
-    private async Task<bool> PasswordOkAsync(string action, string? password, CancellationToken cancellationToken)
+    private async Task<bool> PasswordOkAsync(string action, string? password, string? code, CancellationToken cancellationToken)
     {
-        if (password is null && session.PasswordIsRecent(User))
+        if (password is null && session.PasswordIsRecent(HttpContext))
         {
             return true;
         }
@@ -198,7 +198,7 @@ internal sealed class ApiKeyModel(
             return false;
         }
 
-        PasswordError = await session.ConfirmAsync(HttpContext, password, "That password is not right. Try again.", cancellationToken);
+        PasswordError = await session.ConfirmAsync(HttpContext, password, code, "That password is not right. Try again.", cancellationToken);
         if (PasswordError is null)
         {
             PasswordFor = null;

@@ -5,7 +5,7 @@ using TokenPool.Keys;
 
 namespace TokenPool.WebConsole.Pages;
 
-internal sealed class ApiKeysModel(ApiKeyService keys, PriceCatalog catalog, TimeProvider time) : ConsolePageModel
+internal sealed class ApiKeysModel(ApiKeyService keys, PriceCatalog catalog, Accounts.AccountService accounts, TimeProvider time) : ConsolePageModel
 {
     public List<ApiKey> Keys { get; private set; } = [];
 
@@ -40,6 +40,11 @@ internal sealed class ApiKeysModel(ApiKeyService keys, PriceCatalog catalog, Tim
     {
         try
         {
+            if (accounts.WhyNoNewKeys(CurrentAccount) is { } notYet)
+            {
+                throw new KeyActionException(notYet);
+            }
+
             if (expiresInDays is <= 0 or > 3650)
             {
                 throw new KeyActionException("Choose an expiry between 1 day and 10 years, or never.");

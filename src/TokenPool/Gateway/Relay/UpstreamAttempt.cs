@@ -51,6 +51,7 @@ internal sealed partial class UpstreamAttempt(
             }
 
             body = translated.Body;
+            bridgeOptions = bridgeOptions! with { Context = translated.Context };
         }
         else
         {

@@ -60,6 +60,12 @@ internal sealed record BridgeOptions
     /// </summary>
     public string? OutputLimitField { get; init; }
 
+    /// <summary>
+    /// The upstream model refuses a reasoning effort (Ollama answers 400 "does not support thinking" for a model without
+    /// it; OpenAI's non-reasoning models refuse <c>reasoning</c>): the bridge then writes none, whatever the client asked.
+    /// </summary>
+    public bool OmitReasoningEffort { get; init; }
+
     /// <summary>A Chat Completions client asked for the usage chunk (<c>stream_options.include_usage</c>).</summary>
     public bool ClientWantsUsage { get; init; }
 
@@ -68,11 +74,25 @@ internal sealed record BridgeOptions
 
     /// <summary>The time the translated answer says it was created (Unix seconds).</summary>
     public long CreatedAt { get; init; }
+
+    /// <summary>
+    /// What <see cref="IBridge.TranslateRequest"/> learned about the request that the answer's translation needs
+    /// (<see cref="BridgeRequest.Context"/>): pass it on to <see cref="IBridge.StartStream"/> and
+    /// <see cref="IBridge.TranslateResponse"/>. Without it custom tools, tool search and namespaced tools come back
+    /// to a Responses client as plain function calls.
+    /// </summary>
+    public BridgeContext? Context { get; init; }
 }
 
 /// <summary>A translated request body, or the client error that says why it cannot be carried.</summary>
 internal readonly record struct BridgeRequest(byte[]? Body, ApiError? Error)
 {
+    /// <summary>What the answer's translation needs to know about this request; hand it back in <see cref="BridgeOptions.Context"/>.</summary>
+    public BridgeContext? Context { get; init; }
+
+    /// <summary>What the client sent that the upstream API cannot carry (hosted tools, unknown items), for the log.</summary>
+    public IReadOnlyList<string> Dropped { get; init; } = [];
+
     public static BridgeRequest Refused(ApiError error) => new(null, error);
 }
 
