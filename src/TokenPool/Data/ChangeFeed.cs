@@ -31,6 +31,9 @@ internal sealed partial class ChangeFeed(
     private IChangeListener[]? _listeners;
     private long _lastSeq = -1;
 
+    // Changes this process applied itself when it saved them; the feed does not apply them a second time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, bool> _appliedHere = new();
+
     // PostgreSQL: the oldest transaction still running at the last read; every change of an older one has been applied.
     private string? _cursor;
 
@@ -50,6 +53,11 @@ internal sealed partial class ChangeFeed(
     {
         if (saved.Kind is ChangeKinds.Key or ChangeKinds.Account)
         {
+            if (saved.Seq > 0)
+            {
+                _appliedHere[saved.Seq] = true;
+            }
+
             _listeners ??= [.. services.GetServices<IChangeListener>()];
             foreach (var listener in _listeners)
             {
@@ -99,6 +107,18 @@ internal sealed partial class ChangeFeed(
         }
 
         _lastSeq = changes[^1].Seq;
+        Apply(changes);
+    }
+
+    /// <summary>Hands the changes read from the log to every listener, less those this process applied when it saved them.</summary>
+    private void Apply(List<ChangeLogEntry> changes)
+    {
+        changes.RemoveAll(c => _appliedHere.TryRemove(c.Seq, out _));
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
         _listeners ??= [.. services.GetServices<IChangeListener>()];
         foreach (var listener in _listeners)
         {
@@ -148,11 +168,7 @@ internal sealed partial class ChangeFeed(
         }
 
         _lastSeq = Math.Max(_lastSeq, changes.Max(c => c.Seq));
-        _listeners ??= [.. services.GetServices<IChangeListener>()];
-        foreach (var listener in _listeners)
-        {
-            listener.OnChanged(changes);
-        }
+        Apply(changes);
     }
 
     /// <summary>PostgreSQL: wakes the feed whenever another process commits a change (NOTIFY), reconnecting after a failure.</summary>
