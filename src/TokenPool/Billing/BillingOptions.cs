@@ -53,5 +53,13 @@ internal sealed class BillingOptions
     [Range(1, 3_600)]
     public int LeaseIdleSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// Milliseconds a request may wait for room when the balance (or its key's spend limit) has none left for it but
+    /// requests of the same account are still in flight: their unspent holds come back as they finish, so a burst is
+    /// served instead of refused. Zero refuses at once.
+    /// </summary>
+    [Range(0, 30_000)]
+    public int WaitForRoomMilliseconds { get; set; } = 3_000;
+
     public long OverdraftMicros => Money.FromDollars(OverdraftUsd);
 }

@@ -11,6 +11,7 @@ internal static class BillingSetup
         services.AddSingleton<IChangeListener>(provider => provider.GetRequiredService<PriceCatalog>());
         services.AddSingleton<QuotaLedger>();
         services.AddSingleton<IChangeListener>(provider => provider.GetRequiredService<QuotaLedger>());
+        services.AddSingleton<SettlementJournal>();
         services.AddSingleton<UsageWriter>();
         services.AddSingleton<UsageQueries>();
         return services;

@@ -18,6 +18,7 @@ internal sealed class Lease(string id, long accountId, long keyId)
     private long _generation;
     private int _refillScale = 1;
     private long _lastRefillAt = long.MinValue;
+    private DateTime _lastRetiredAt = DateTime.MinValue;
 
     public string Id { get; } = id;
 
@@ -163,6 +164,27 @@ internal sealed class Lease(string id, long accountId, long keyId)
             _returning += _free;
             _free = 0;
             _generation++;
+            _lastRetiredAt = DateTime.UtcNow;
+        }
+    }
+
+    /// <summary>
+    /// A request that began at <paramref name="startedAt"/> finished holding <paramref name="amount"/> more than it cost:
+    /// the room is free at once for the next request, or on its way back to the balance when the key or account changed
+    /// since the request began (it may have been held under a limit that no longer holds).
+    /// </summary>
+    public void GiveBack(long amount, DateTime startedAt)
+    {
+        lock (_lock)
+        {
+            if (_lastRetiredAt >= startedAt)
+            {
+                _returning += amount;
+            }
+            else
+            {
+                _free += amount;
+            }
         }
     }
 

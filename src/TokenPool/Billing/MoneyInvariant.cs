@@ -1,5 +1,8 @@
+using System.Data.Common;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Npgsql;
+using TokenPool.Data;
 
 namespace TokenPool.Billing;
 
@@ -19,13 +22,21 @@ namespace TokenPool.Billing;
 /// </summary>
 internal static class MoneyInvariant
 {
+    /// <summary>Checks a SQLite store.</summary>
+    public static Task<IReadOnlyList<string>> CheckAsync(
+        string connectionString, long overdraftMicros, bool expectNoOpenReservations, CancellationToken cancellationToken) =>
+        CheckAsync(new StoreConnection(StoreProvider.Sqlite, connectionString), overdraftMicros, expectNoOpenReservations, cancellationToken);
+
+    /// <summary>Checks a store on either engine, in one snapshot of it.</summary>
     public static async Task<IReadOnlyList<string>> CheckAsync(
-        string connectionString, long overdraftMicros, bool expectNoOpenReservations, CancellationToken cancellationToken)
+        StoreConnection store, long overdraftMicros, bool expectNoOpenReservations, CancellationToken cancellationToken)
     {
         var problems = new List<string>();
-        await using var connection = new SqliteConnection(connectionString);
+        await using DbConnection connection = store.Provider == StoreProvider.Postgres
+            ? new NpgsqlConnection(store.ConnectionString)
+            : new SqliteConnection(store.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
 
         await CollectAsync(connection, transaction, problems, """
             SELECT a.id, a.balance_micros, a.reserved_micros, a.charged_micros, a.credited_micros,
@@ -36,7 +47,7 @@ internal static class MoneyInvariant
             """, row =>
         {
             var (id, balance, reserved, charged, credited, ledger, settled, open) =
-                (row.GetInt64(0), row.GetInt64(1), row.GetInt64(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5), row.GetInt64(6), row.GetInt64(7));
+                (Long(row, 0), Long(row, 1), Long(row, 2), Long(row, 3), Long(row, 4), Long(row, 5), Long(row, 6), Long(row, 7));
             var found = new List<string>();
             if (credited != ledger)
             {
@@ -73,8 +84,8 @@ internal static class MoneyInvariant
             FROM api_keys k
             """, row =>
         {
-            var (id, charged, reserved, settled, open) = (row.GetInt64(0), row.GetInt64(1), row.GetInt64(2), row.GetInt64(4), row.GetInt64(5));
-            long? limit = row.IsDBNull(3) ? null : row.GetInt64(3);
+            var (id, charged, reserved, settled, open) = (Long(row, 0), Long(row, 1), Long(row, 2), Long(row, 4), Long(row, 5));
+            long? limit = row.IsDBNull(3) ? null : Long(row, 3);
             var found = new List<string>();
             if (charged != settled)
             {
@@ -96,20 +107,20 @@ internal static class MoneyInvariant
 
         await CollectAsync(connection, transaction, problems,
             "SELECT request_id, cost_micros, charged_micros FROM usage_records WHERE charged_micros < 0 OR charged_micros > cost_micros OR cost_micros < 0",
-            row => [Say($"usage record {row.GetString(0)}: cost {row.GetInt64(1)}, charged {row.GetInt64(2)}")], cancellationToken);
+            row => [Say($"usage record {row.GetString(0)}: cost {Long(row, 1)}, charged {Long(row, 2)}")], cancellationToken);
 
         if (expectNoOpenReservations)
         {
             await CollectAsync(connection, transaction, problems, "SELECT request_id, amount_micros FROM reservations",
-                row => [Say($"reservation {row.GetString(0)} of {row.GetInt64(1)} is still open")], cancellationToken);
+                row => [Say($"reservation {row.GetString(0)} of {Long(row, 1)} is still open")], cancellationToken);
         }
 
         return problems;
     }
 
     private static async Task CollectAsync(
-        SqliteConnection connection, SqliteTransaction transaction, List<string> problems, string sql,
-        Func<SqliteDataReader, IEnumerable<string>> check, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction transaction, List<string> problems, string sql,
+        Func<DbDataReader, IEnumerable<string>> check, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
@@ -120,6 +131,9 @@ internal static class MoneyInvariant
             problems.AddRange(check(reader));
         }
     }
+
+    /// <summary>A whole number however the engine returns it (PostgreSQL sums bigints as numeric).</summary>
+    private static long Long(DbDataReader row, int ordinal) => Convert.ToInt64(row.GetValue(ordinal), CultureInfo.InvariantCulture);
 
     private static string Say(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

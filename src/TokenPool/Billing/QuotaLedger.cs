@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using TokenPool.Data;
 using TokenPool.Keys;
@@ -49,8 +48,8 @@ internal enum ReserveOutcome
 /// </code>
 /// Hence, once nothing is in flight and leases are returned: balance = credits - sum of settled costs.
 ///
-/// A lease top-up is one transaction on the single writer: the key row (still active, not expired, spend
-/// limit not exceeded), the account row (enabled, balance covers the amount) and the lease row change
+/// A lease top-up is one atomic step of the store (<see cref="ILedgerStore.TopUpAsync"/>): the key row (still active,
+/// not expired, spend limit not exceeded), the account row (enabled, balance covers the amount) and the lease row change
 /// together or not at all. Because the check and the hold are the same conditional UPDATE, no number of
 /// concurrent requests, in this process or any other, can reserve more than the balance. A request whose
 /// reserve its lease's free room covers holds it in memory without touching the store; a top-up reserves
@@ -58,7 +57,7 @@ internal enum ReserveOutcome
 /// the balance or the key's limit has less; unused room goes back to the balance when the key has been idle
 /// for <see cref="BillingOptions.LeaseIdleSeconds"/>, when the key or account changes, and at shutdown.
 /// </summary>
-internal sealed partial class QuotaLedger(Database database, IOptions<BillingOptions> options, ILogger<QuotaLedger> logger) : IChangeListener
+internal sealed partial class QuotaLedger(ILedgerStore store, IOptions<BillingOptions> options, ILogger<QuotaLedger> logger) : IChangeListener
 {
     private const string LeasePrefix = "lease_";
 
@@ -72,6 +71,11 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// <summary>The most a busy lease's refills grow to, in multiples of <see cref="BillingOptions.LeaseRequests"/>.</summary>
     private const int MaxRefillScale = 16;
     private readonly long _idleTicks = options.Value.LeaseIdleSeconds * 1000L;
+    private readonly TimeSpan _waitForRoom = TimeSpan.FromMilliseconds(options.Value.WaitForRoomMilliseconds);
+    private readonly ConcurrentDictionary<long, AccountRoom> _rooms = new();
+
+    // Requests finished and not yet written, with what they still hold: a request queued twice gives its room back once.
+    private readonly ConcurrentDictionary<string, long> _finished = new(StringComparer.Ordinal);
     private long _topUps;
 
     public long OverdraftMicros { get; } = options.Value.OverdraftMicros;
@@ -86,6 +90,10 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     public long TopUps => Interlocked.Read(ref _topUps);
 
     public static bool IsLease(string reservationId) => reservationId.StartsWith(LeasePrefix, StringComparison.Ordinal);
+
+    /// <summary>The instance a lease row belongs to (its id is <c>lease_&lt;instance&gt;_&lt;account&gt;_&lt;key&gt;</c>); null for other rows.</summary>
+    public static string? LeaseInstance(string reservationId) =>
+        IsLease(reservationId) && reservationId.IndexOf('_', LeasePrefix.Length) is var end and > 0 ? reservationId[LeasePrefix.Length..end] : null;
 
     public string LeaseId(long accountId, long keyId) =>
         string.Create(CultureInfo.InvariantCulture, $"{LeaseIdPrefix}{accountId}_{keyId}");
@@ -131,6 +139,106 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// carried out even if the caller is cancelled; what it reserved stays in the lease.
     /// </summary>
     public async ValueTask<ReserveOutcome> ReserveAsync(
+        KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
+    {
+        var room = _rooms.GetOrAdd(key.AccountId, static _ => new AccountRoom());
+        var waitUntil = 0L;
+        while (true)
+        {
+            var changed = room.Changed;
+            var outcome = await HoldAsync(key, amountMicros, now, expiresAt, cancellationToken);
+            if (outcome == ReserveOutcome.Reserved)
+            {
+                Interlocked.Increment(ref room.InFlight);
+                return outcome;
+            }
+
+            // No room now, but requests of this account are in flight: what they hold and do not spend comes back as they
+            // finish. Wait for that (boundedly) instead of refusing a burst the balance can pay for.
+            if (outcome is not (ReserveOutcome.InsufficientQuota or ReserveOutcome.KeySpendLimit) || Volatile.Read(ref room.InFlight) == 0 || _waitForRoom <= TimeSpan.Zero)
+            {
+                return outcome;
+            }
+
+            waitUntil = waitUntil == 0 ? Environment.TickCount64 + (long)_waitForRoom.TotalMilliseconds : waitUntil;
+            var left = waitUntil - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return outcome;
+            }
+
+            try
+            {
+                await changed.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                return outcome;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A request that held from its key's lease has finished and queued its settlement: what it held beyond its cost is
+    /// free at once for the account's next request (the settlement then takes only the cost off the lease row), and
+    /// requests waiting for room try again. Returns the settlement as it is to be written.
+    /// </summary>
+    public Settlement Finished(Settlement settlement)
+    {
+        if (!settlement.HasReservation)
+        {
+            return settlement;
+        }
+
+        var record = settlement.Record;
+        var unspent = Math.Max(0, settlement.ReservedMicros - Math.Max(0, record.CostMicros));
+        if (!_finished.TryAdd(record.RequestId, settlement.ReservedMicros - unspent))
+        {
+            return AsFinished(settlement);
+        }
+
+        if (unspent > 0 && _leases.TryGetValue((record.AccountId, record.KeyId), out var lease))
+        {
+            lease.GiveBack(unspent, record.CreatedAt);
+            settlement = settlement with { ReservedMicros = settlement.ReservedMicros - unspent };
+        }
+        else
+        {
+            _finished[record.RequestId] = settlement.ReservedMicros;
+        }
+
+        if (_rooms.TryGetValue(record.AccountId, out var room))
+        {
+            Interlocked.Decrement(ref room.InFlight);
+            room.Signal();
+        }
+
+        return settlement;
+    }
+
+    /// <summary>The settlement as <see cref="Finished"/> made it, when its request finished already (a settlement written twice).</summary>
+    public Settlement AsFinished(Settlement settlement) =>
+        settlement.HasReservation && _finished.TryGetValue(settlement.Record.RequestId, out var held) ? settlement with { ReservedMicros = held } : settlement;
+
+    /// <summary>A settlement batch was written: its requests are settled, and the accounts' waiting requests try again.</summary>
+    public void Settled(IEnumerable<string> requestIds, IEnumerable<long> accountIds)
+    {
+        foreach (var requestId in requestIds)
+        {
+            _finished.TryRemove(requestId, out _);
+        }
+
+        foreach (var accountId in accountIds)
+        {
+            if (_rooms.TryGetValue(accountId, out var room))
+            {
+                room.Signal();
+            }
+        }
+    }
+
+    /// <summary>Holds the amount from the lease, or by topping it up; see <see cref="ReserveAsync"/>.</summary>
+    private async ValueTask<ReserveOutcome> HoldAsync(
         KeyIdentity key, long amountMicros, DateTime now, DateTime expiresAt, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(amountMicros);
@@ -237,17 +345,17 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     {
         var pending = new PendingReservation(lease.Id, key, amountMicros, now, expiresAt) { Applied = applied };
         _pending.Enqueue(pending);
-        await database.WriteLock.WaitAsync(CancellationToken.None);
+        await store.WriteLock.WaitAsync(CancellationToken.None);
         try
         {
             if (!pending.Outcome.Task.IsCompleted)
             {
-                ReserveQueued();
+                await ReserveQueuedAsync();
             }
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
 
         return await pending.Outcome.Task;
@@ -266,7 +374,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
         // Under the write lock, so that the room leaves memory and reaches the balance in the store as one step for
         // anyone who reads both (see ReadWithLeasesAsync).
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         var returns = new List<(Lease Lease, long Amount)>();
         try
         {
@@ -285,13 +393,14 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
                 return 0;
             }
 
-            using var transaction = database.Writer.BeginTransaction();
-            foreach (var (lease, amount) in returns)
+            var released = await store.ReleaseAsync([.. returns.Select(r => new LeaseRelease(r.Lease.Id, r.Lease.AccountId, r.Lease.KeyId, r.Amount))]);
+            for (var i = 0; i < released.Length; i++)
             {
-                Release(transaction, lease.Id, lease.AccountId, lease.KeyId, amount);
+                if (!released[i])
+                {
+                    LogLeaseShort(logger, returns[i].Lease.Id, returns[i].Amount);
+                }
             }
-
-            transaction.Commit();
         }
         catch (Exception ex)
         {
@@ -301,7 +410,7 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
 
         return returns.Sum(r => r.Amount);
@@ -313,21 +422,20 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// </summary>
     public async Task<T> ReadWithLeasesAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
     {
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         try
         {
             return await read();
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
     }
 
     /// <summary>
     /// Takes all the unused room of the account's leases out of memory, for a settlement that will move it back to
-    /// the balance in its own transaction (see <see cref="Release"/>); on failure, give each back with
-    /// <see cref="Lease.ReturnFailed"/>.
+    /// the balance in its own transaction; on failure, give each back with <see cref="Lease.ReturnFailed"/>.
     /// </summary>
     public List<(Lease Lease, long Amount)> TakeUnused(long accountId)
     {
@@ -349,58 +457,23 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     /// <summary>Returns every lease's unused room (at shutdown, and for reading exact balances in tests).</summary>
     public Task<long> ReturnAllUnusedAsync(CancellationToken cancellationToken) => ReturnUnusedAsync(_ => true, cancellationToken);
 
-    /// <summary>
-    /// Moves <paramref name="amountMicros"/> of a lease row back to the balance of its account and key, deleting
-    /// the row once it holds nothing. Call only while holding the write lock. False when the row holds less.
-    /// </summary>
-    public bool Release(SqliteTransaction transaction, string leaseId, long accountId, long keyId, long amountMicros)
-    {
-        if (!Shrink(transaction, leaseId, amountMicros))
-        {
-            LogLeaseShort(logger, leaseId, amountMicros);
-            return false;
-        }
-
-        database.WriterStatement(transaction,
-            "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
-            ("$amount", amountMicros), ("$account", accountId)).ExecuteNonQuery();
-        ReleaseKey(transaction, keyId, amountMicros);
-        DeleteIfEmpty(transaction, leaseId);
-        return true;
-    }
-
-    /// <summary>
-    /// Takes <paramref name="amountMicros"/> off a lease row (a settled request's hold, or room going back). Call only
-    /// while holding the write lock. False when the row holds less: it was released already.
-    /// </summary>
-    public bool Shrink(SqliteTransaction transaction, string leaseId, long amountMicros) =>
-        database.WriterStatement(transaction,
-            "UPDATE reservations SET amount_micros = amount_micros - $amount WHERE request_id = $id AND amount_micros >= $amount",
-            ("$amount", amountMicros), ("$id", leaseId)).ExecuteNonQuery() > 0;
+    /// <summary>The ids of this process's leases of the given accounts (which a settlement may drain).</summary>
+    public IEnumerable<string> LeaseIdsOf(IReadOnlySet<long> accountIds) =>
+        _leases.Where(l => accountIds.Contains(l.Key.AccountId)).Select(l => l.Value.Id);
 
     /// <summary>Releases whole lease rows whose process is gone (used by reconciliation).</summary>
     public async Task ReleaseRowsAsync(IReadOnlyList<Reservation> rows, CancellationToken cancellationToken)
     {
-        await database.WriteLock.WaitAsync(cancellationToken);
+        await store.WriteLock.WaitAsync(cancellationToken);
         try
         {
-            using var transaction = database.Writer.BeginTransaction();
-            foreach (var row in rows)
-            {
-                Release(transaction, row.RequestId, row.AccountId, row.KeyId, row.AmountMicros);
-            }
-
-            transaction.Commit();
+            await store.ReleaseAsync([.. rows.Select(r => new LeaseRelease(r.RequestId, r.AccountId, r.KeyId, r.AmountMicros))]);
         }
         finally
         {
-            database.WriteLock.Release();
+            store.WriteLock.Release();
         }
     }
-
-    /// <summary>Deletes a lease row that holds nothing. Call only while holding the write lock.</summary>
-    public void DeleteIfEmpty(SqliteTransaction transaction, string leaseId) =>
-        database.WriterStatement(transaction, "DELETE FROM reservations WHERE request_id = $id AND amount_micros = 0", ("$id", leaseId)).ExecuteNonQuery();
 
     /// <summary>
     /// A key or account changed (deleted, disabled, a new limit, new credit): the leases of it stop lending
@@ -434,8 +507,8 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     private static long SaturatingProduct(long amount, int times) =>
         amount > long.MaxValue / times ? long.MaxValue : amount * times;
 
-    /// <summary>Writes everything queued in one transaction. Call only while holding the write lock.</summary>
-    private void ReserveQueued()
+    /// <summary>Writes everything queued (each top-up atomic on its own). Call only while holding the write lock.</summary>
+    private async Task ReserveQueuedAsync()
     {
         var batch = new List<PendingReservation>();
         while (_pending.TryDequeue(out var queued))
@@ -443,24 +516,10 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
             batch.Add(queued);
         }
 
-        var outcomes = new (ReserveOutcome Outcome, Exception? Error)[batch.Count];
+        TopUpResult[] results;
         try
         {
-            var connection = database.Writer;
-            using var transaction = connection.BeginTransaction();
-            for (var i = 0; i < batch.Count; i++)
-            {
-                try
-                {
-                    outcomes[i] = (ReserveOne(connection, transaction, batch[i]), null);
-                }
-                catch (SqliteException ex)
-                {
-                    outcomes[i] = (default, ex);
-                }
-            }
-
-            transaction.Commit();
+            results = await store.TopUpAsync([.. batch.Select(p => new LeaseTopUp(p.LeaseId, p.Key.AccountId, p.Key.KeyId, p.AmountMicros, p.Now, p.ExpiresAt))]);
         }
         catch (Exception ex)
         {
@@ -474,76 +533,21 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
 
         for (var i = 0; i < batch.Count; i++)
         {
-            if (outcomes[i].Error is { } error)
+            if (results[i].Error is { } error)
             {
                 batch[i].Outcome.TrySetException(error);
             }
             else
             {
-                if (outcomes[i].Outcome == ReserveOutcome.Reserved)
+                if (results[i].Outcome == ReserveOutcome.Reserved)
                 {
                     batch[i].Applied?.Invoke();
                 }
 
-                batch[i].Outcome.TrySetResult(outcomes[i].Outcome);
+                batch[i].Outcome.TrySetResult(results[i].Outcome);
             }
         }
     }
-
-    /// <summary>
-    /// One top-up inside the batch's transaction: the key row, the account row and the lease row change
-    /// together or, by compensating in the same transaction, not at all. A top-up of nothing only checks the
-    /// key and account and moves the lease's expiry.
-    /// </summary>
-    private ReserveOutcome ReserveOne(SqliteConnection connection, SqliteTransaction transaction, PendingReservation pending)
-    {
-        var (leaseId, key, amountMicros, now, expiresAt) = pending;
-        var reserveKey = database.WriterStatement(transaction, """
-            UPDATE api_keys SET reserved_micros = reserved_micros + $amount
-            WHERE id = $key AND status = 0 AND deleted_at IS NULL
-              AND (expires_at IS NULL OR expires_at > $now)
-              AND (spend_limit_micros IS NULL OR charged_micros + reserved_micros + $amount <= spend_limit_micros)
-            """, ("$amount", amountMicros), ("$key", key.KeyId), ("$now", now));
-        if (reserveKey.ExecuteNonQuery() == 0)
-        {
-            return KeyStillUsable(connection, transaction, key.KeyId, now) ? ReserveOutcome.KeySpendLimit : ReserveOutcome.KeyRefused;
-        }
-
-        var reserveAccount = database.WriterStatement(transaction, """
-            UPDATE accounts SET balance_micros = balance_micros - $amount, reserved_micros = reserved_micros + $amount
-            WHERE id = $account AND is_disabled = $false AND ($amount = 0 OR balance_micros >= $amount)
-            """, ("$amount", amountMicros), ("$account", key.AccountId), ("$false", false));
-        if (reserveAccount.ExecuteNonQuery() == 0)
-        {
-            ReleaseKey(transaction, key.KeyId, amountMicros);
-            return AccountDisabled(connection, transaction, key.AccountId) ? ReserveOutcome.AccountDisabled : ReserveOutcome.InsufficientQuota;
-        }
-
-        var upsert = database.WriterStatement(transaction, """
-            INSERT INTO reservations (request_id, account_id, key_id, amount_micros, created_at, expires_at)
-            VALUES ($id, $account, $key, $amount, $now, $expires)
-            ON CONFLICT (request_id) DO UPDATE SET amount_micros = amount_micros + excluded.amount_micros, expires_at = excluded.expires_at
-            """, ("$id", leaseId), ("$account", key.AccountId), ("$key", key.KeyId), ("$amount", amountMicros), ("$now", now), ("$expires", expiresAt));
-        try
-        {
-            upsert.ExecuteNonQuery();
-        }
-        catch (SqliteException)
-        {
-            // SQLite undid the failed statement alone; undo this top-up's two updates as well.
-            ReleaseKey(transaction, key.KeyId, amountMicros);
-            database.WriterStatement(transaction,
-                "UPDATE accounts SET balance_micros = balance_micros + $amount, reserved_micros = reserved_micros - $amount WHERE id = $account",
-                ("$amount", amountMicros), ("$account", key.AccountId)).ExecuteNonQuery();
-            throw;
-        }
-
-        return ReserveOutcome.Reserved;
-    }
-
-    private void ReleaseKey(SqliteTransaction transaction, long keyId, long amountMicros) =>
-        database.WriterStatement(transaction, "UPDATE api_keys SET reserved_micros = reserved_micros - $amount WHERE id = $key",
-            ("$amount", amountMicros), ("$key", keyId)).ExecuteNonQuery();
 
     /// <summary>
     /// What to charge when settling: the cost, but never so much that the balance (after this request's
@@ -553,28 +557,6 @@ internal sealed partial class QuotaLedger(Database database, IOptions<BillingOpt
     {
         var room = balanceMicros + reservedMicros + overdraftMicros;
         return Math.Max(0, Math.Min(costMicros, room));
-    }
-
-    private static bool KeyStillUsable(SqliteConnection connection, SqliteTransaction transaction, long keyId, DateTime now)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
-            SELECT COUNT(*) FROM api_keys
-            WHERE id = $key AND status = 0 AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > $now)
-            """;
-        command.Parameters.AddWithValue("$key", keyId);
-        command.Parameters.AddWithValue("$now", now);
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
-    }
-
-    private static bool AccountDisabled(SqliteConnection connection, SqliteTransaction transaction, long accountId)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "SELECT is_disabled FROM accounts WHERE id = $account";
-        command.Parameters.AddWithValue("$account", accountId);
-        return command.ExecuteScalar() is long disabled && disabled != 0;
     }
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Returning the unused room of {Count} leases failed; retrying with the next return")]
@@ -594,4 +576,18 @@ internal sealed record PendingReservation(string LeaseId, KeyIdentity Key, long 
     public Action? Applied { get; init; }
 
     public TaskCompletionSource<ReserveOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>An account's requests in flight in this process, and a signal that fires whenever room may have come back.</summary>
+internal sealed class AccountRoom
+{
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Requests of the account holding money now.</summary>
+    public int InFlight;
+
+    /// <summary>Completes the next time room may have come back; read before trying, then wait on it.</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public void Signal() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 }

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace TokenPool.Data;
 
@@ -9,12 +10,18 @@ internal interface IChangeListener
 }
 
 /// <summary>
-/// Follows <c>change_log</c>. Every instance polls it once a second (an indexed max lookup), so a change
+/// Follows <c>change_log</c>. Every instance polls it once a second (an indexed lookup), so a change
 /// written by any process, the CLI included, reaches every running gateway within about a second.
 /// Writers in this process call <see cref="Poke(ChangeLogEntry)"/> to apply their own change at once.
+/// On PostgreSQL, where several processes write at once, a change can commit after one with a later sequence number;
+/// the feed therefore follows the transactions, not the numbers: it reads the changes of transactions that finished
+/// before its snapshot (<c>tx_id</c> below the snapshot's oldest running transaction) and next time starts from there,
+/// so none is skipped; and it LISTENs for the NOTIFY each committed change sends, so changes arrive at once, the
+/// poll being the catch-up.
 /// </summary>
 internal sealed partial class ChangeFeed(
     IDbContextFactory<TokenPoolDb> dbFactory,
+    StoreConnection store,
     IServiceProvider services,
     ILogger<ChangeFeed> logger) : BackgroundService
 {
@@ -23,6 +30,12 @@ internal sealed partial class ChangeFeed(
     // Resolved on first use: listeners themselves write changes through this feed.
     private IChangeListener[]? _listeners;
     private long _lastSeq = -1;
+
+    // Changes this process applied itself when it saved them; the feed does not apply them a second time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, bool> _appliedHere = new();
+
+    // PostgreSQL: the oldest transaction still running at the last read; every change of an older one has been applied.
+    private string? _cursor;
 
     public static ChangeLogEntry Record(TokenPoolDb db, string kind, long? entityId)
     {
@@ -40,6 +53,11 @@ internal sealed partial class ChangeFeed(
     {
         if (saved.Kind is ChangeKinds.Key or ChangeKinds.Account)
         {
+            if (saved.Seq > 0)
+            {
+                _appliedHere[saved.Seq] = true;
+            }
+
             _listeners ??= [.. services.GetServices<IChangeListener>()];
             foreach (var listener in _listeners)
             {
@@ -65,6 +83,12 @@ internal sealed partial class ChangeFeed(
     /// <summary>Reads and applies every change not seen yet; returns when they are applied.</summary>
     public async Task PollOnceAsync(CancellationToken cancellationToken)
     {
+        if (store.Provider == StoreProvider.Postgres)
+        {
+            await PollPostgresAsync(cancellationToken);
+            return;
+        }
+
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         if (_lastSeq < 0)
         {
@@ -83,6 +107,18 @@ internal sealed partial class ChangeFeed(
         }
 
         _lastSeq = changes[^1].Seq;
+        Apply(changes);
+    }
+
+    /// <summary>Hands the changes read from the log to every listener, less those this process applied when it saved them.</summary>
+    private void Apply(List<ChangeLogEntry> changes)
+    {
+        changes.RemoveAll(c => _appliedHere.TryRemove(c.Seq, out _));
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
         _listeners ??= [.. services.GetServices<IChangeListener>()];
         foreach (var listener in _listeners)
         {
@@ -90,7 +126,100 @@ internal sealed partial class ChangeFeed(
         }
     }
 
+    private async Task PollPostgresAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync(cancellationToken);
+
+        // One statement, one snapshot: the changes read and the new cursor agree.
+        await using var command = new NpgsqlCommand("""
+            WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+            SELECT s.xmin::text, c.seq, c.kind, c.entity_id, c.created_at
+            FROM s LEFT JOIN change_log c ON $1::text IS NOT NULL AND c.tx_id >= $1::xid8 AND c.tx_id < s.xmin
+            ORDER BY c.tx_id, c.seq
+            """, connection);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)_cursor ?? DBNull.Value });
+        var changes = new List<ChangeLogEntry>();
+        string? cursor = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                cursor = reader.GetString(0);
+                if (!reader.IsDBNull(1))
+                {
+                    changes.Add(new ChangeLogEntry
+                    {
+                        Seq = reader.GetInt64(1),
+                        Kind = reader.GetString(2),
+                        EntityId = reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                        CreatedAt = reader.GetDateTime(4),
+                    });
+                }
+            }
+        }
+
+        var first = _cursor is null;
+        _cursor = cursor;
+        if (first || changes.Count == 0)
+        {
+            return;
+        }
+
+        _lastSeq = Math.Max(_lastSeq, changes.Max(c => c.Seq));
+        Apply(changes);
+    }
+
+    /// <summary>PostgreSQL: wakes the feed whenever another process commits a change (NOTIFY), reconnecting after a failure.</summary>
+    private async Task ListenAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(store.ConnectionString) { KeepAlive = 15 }.ConnectionString);
+                await connection.OpenAsync(stoppingToken);
+                connection.Notification += (_, _) => Poke();
+                await using (var listen = new NpgsqlCommand("LISTEN tokenpool_changes", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+
+                // Whatever committed while not listening is read now.
+                Poke();
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogListenFailed(logger, ex);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var listening = store.Provider == StoreProvider.Postgres ? ListenAsync(stoppingToken) : Task.CompletedTask;
+        await PollLoopAsync(stoppingToken);
+        await listening;
+    }
+
+    private async Task PollLoopAsync(CancellationToken stoppingToken)
     {
         var lastPrune = DateTime.UtcNow;
         while (!stoppingToken.IsCancellationRequested)
@@ -130,6 +259,9 @@ internal sealed partial class ChangeFeed(
         var cutoff = DateTime.UtcNow.AddDays(-1);
         await db.ChangeLog.Where(c => c.CreatedAt < cutoff && c.Seq < _lastSeq).ExecuteDeleteAsync(cancellationToken);
     }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Listening for changes on PostgreSQL failed; reconnecting (changes still arrive by the poll meanwhile)")]
+    private static partial void LogListenFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Reading the change log failed; retrying")]
     private static partial void LogPollFailed(ILogger logger, Exception exception);

@@ -33,6 +33,13 @@ internal sealed class StoreOptions
     /// <summary>A StackExchange.Redis configuration string (<c>redis.example.com:6379,password=…</c>); empty: no Redis.</summary>
     public string? Redis { get; set; }
 
+    /// <summary>
+    /// Seconds without a heartbeat after which a gateway instance counts as gone: another instance then releases its
+    /// leases (requests it had in flight are charged nothing). Instances beat every few seconds.
+    /// </summary>
+    [Range(3, 3_600)]
+    public int InstanceTimeoutSeconds { get; set; } = 15;
+
     /// <summary>Whether <c>serve</c> applies pending migrations on start (<c>--no-migrate</c> turns it off).</summary>
     public bool MigrateOnStart { get; set; } = true;
 

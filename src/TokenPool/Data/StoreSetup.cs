@@ -13,14 +13,41 @@ internal static class StoreSetup
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(provider => provider.GetRequiredService<IOptions<StoreOptions>>().Value.ResolveConnection());
         services.AddSingleton(provider => StoreEngines.Factory(provider.GetRequiredService<StoreConnection>()));
-        services.AddSingleton<Database>();
         services.AddSingleton<ChangeFeed>();
 
-        // Encryption keys for API keys and upstream keys live beside the database, never in it.
+        // Each engine's corner: SQLite's single writer, or PostgreSQL's connection pool; the ledger's statements on it.
         var store = configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions();
+        if (IsPostgres(store))
+        {
+            services.AddSingleton(provider => Npgsql.NpgsqlDataSource.Create(provider.GetRequiredService<StoreConnection>().ConnectionString));
+            services.AddSingleton<ILedgerStore, Postgres.PostgresLedgerStore>();
+        }
+        else
+        {
+            services.AddSingleton<Database>();
+            services.AddSingleton<ILedgerStore, Sqlite.SqliteLedgerStore>();
+        }
+
+        // Encryption keys for API keys and upstream keys live beside the database, never in it.
         var keyRing = new DirectoryInfo(Path.Combine(Keys.KeySecrets.SecretsDirectory(store), "data-protection"));
         services.AddDataProtection().PersistKeysToFileSystem(keyRing).SetApplicationName("TokenPool");
         return services;
+    }
+
+    /// <summary>
+    /// Whether the configuration puts the store on PostgreSQL. An unreadable connection string counts as not, here: it is
+    /// reported, with what to write instead, when the store is first opened.
+    /// </summary>
+    public static bool IsPostgres(StoreOptions store)
+    {
+        try
+        {
+            return store.ResolveConnection().Provider == StoreProvider.Postgres;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -31,13 +58,12 @@ internal static class StoreSetup
     public static async Task<IReadOnlyList<string>> InitializeStoreAsync(this IServiceProvider services, CancellationToken cancellationToken, bool migrate = true)
     {
         var store = services.GetRequiredService<IOptions<StoreOptions>>().Value;
+        DataDirectoryPermissions.RestrictNewFiles();
         Directory.CreateDirectory(store.FullDataDirectory);
         var secrets = store.FullSecretsDirectory;
         Directory.CreateDirectory(secrets);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(secrets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        DataDirectoryPermissions.Restrict(store.FullDataDirectory);
+        DataDirectoryPermissions.Restrict(secrets);
 
         var connection = services.GetRequiredService<StoreConnection>();
         if (connection.Provider == StoreProvider.Sqlite)

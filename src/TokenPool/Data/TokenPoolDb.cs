@@ -39,6 +39,8 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
 
     public DbSet<ChangeLogEntry> ChangeLog => Set<ChangeLogEntry>();
 
+    public DbSet<GatewayInstance> GatewayInstances => Set<GatewayInstance>();
+
     public DbSet<AccountSession> Sessions => Set<AccountSession>();
 
     public DbSet<AccountToken> AccountTokens => Set<AccountToken>();
@@ -123,6 +125,13 @@ internal abstract class TokenPoolDb(DbContextOptions options) : DbContext(option
         {
             e.ToTable("change_log");
             e.HasKey(c => c.Seq);
+        });
+
+        b.Entity<GatewayInstance>(e =>
+        {
+            e.ToTable("gateway_instances");
+            e.Property(i => i.Id).HasMaxLength(64);
+            e.Property(i => i.Host).HasMaxLength(255);
         });
 
         foreach (var entity in b.Model.GetEntityTypes())

@@ -39,7 +39,10 @@ internal static class TokenPoolServer
         builder.Configuration.AddTokenPoolSources(settings.DataDirectory, settings.Overrides);
         builder.WebHost.UseUrls(settings.Urls);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
-        builder.Host.ConfigureHostOptions(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        var lifecycle = builder.Configuration.GetSection(LifecycleOptions.Section).Get<LifecycleOptions>() ?? new LifecycleOptions();
+
+        // The host waits for the drain, the streams it ends, and the usage writer; a little more, so that it never cuts them.
+        builder.Host.ConfigureHostOptions(host => host.ShutdownTimeout = TimeSpan.FromSeconds(lifecycle.DrainSeconds + lifecycle.SettleSeconds + 30));
         builder.Logging.AddTokenPoolLogging();
 
         var configuration = builder.Configuration;
@@ -88,6 +91,7 @@ internal static class TokenPoolServer
     /// <summary><c>tokenpool serve</c>: runs until stopped (Ctrl+C or SIGTERM), then drains in-flight requests and usage records.</summary>
     public static async Task<int> RunAsync(ServeSettings settings, CancellationToken cancellationToken)
     {
+        DataDirectoryPermissions.RestrictNewFiles();
         using var dataLock = DataDirectoryLock.TryAcquire(settings.DataDirectory);
         if (dataLock is null)
         {
@@ -96,7 +100,18 @@ internal static class TokenPoolServer
             return 1;
         }
 
-        await using var app = Build(settings);
+        WebApplication app;
+        try
+        {
+            app = Build(settings);
+        }
+        catch (ArgumentException ex)
+        {
+            await Console.Error.WriteLineAsync($"TokenPool cannot start: {ex.Message}");
+            return 1;
+        }
+
+        await using var started = app;
         try
         {
             await app.PrepareAsync(cancellationToken);
@@ -140,6 +155,8 @@ internal static class TokenPoolServer
 
     private static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<LifecycleOptions>().Bind(configuration.GetSection(LifecycleOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHostedService<GracefulStop>();
         services.AddOptions<HostsOptions>().Bind(configuration.GetSection(HostsOptions.Section));
         var proxies = configuration.GetSection(ProxyOptions.Section).Get<ProxyOptions>() ?? new ProxyOptions();
         var addresses = proxies.KnownProxies.Select(address => System.Net.IPAddress.TryParse(address, out var parsed)
@@ -157,7 +174,11 @@ internal static class TokenPoolServer
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<BuiltInSimulator>();
         services.AddHostedService(provider => provider.GetRequiredService<ChangeFeed>());
-        services.AddHostedService<WalCheckpointer>();
+        if (!StoreSetup.IsPostgres(configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions()))
+        {
+            services.AddHostedService<WalCheckpointer>();
+        }
+
         services.AddHostedService<MemoryTrimmer>();
         return services;
     }

@@ -6,13 +6,14 @@ using static TokenPool.IntegrationTests.Billing.BillingKit;
 namespace TokenPool.IntegrationTests.Billing;
 
 /// <summary>The money invariant after a mix of concurrent requests, upstream faults and client disconnects, with an overdraft bound.</summary>
-public sealed class ChaosTests : IAsyncLifetime
+public abstract class ChaosTests(bool postgres) : IAsyncLifetime
 {
     private const long OverdraftMicros = 2_000;
     private TestGateway _gateway = null!;
 
     public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(options =>
     {
+        options.Postgres = postgres;
         options.Channels = 2;
         options.Settings["Billing:OverdraftUsd"] = "0.002";
     });
@@ -90,3 +91,9 @@ public sealed class ChaosTests : IAsyncLifetime
         Assert.True((await KeyRowAsync(_gateway, limitedAccount.Id)).ChargedMicros <= (15 * amount) + OverdraftMicros);
     }
 }
+
+/// <summary>The chaos test on SQLite.</summary>
+public sealed class ChaosOnSqliteTests() : ChaosTests(postgres: false);
+
+/// <summary>The chaos test on PostgreSQL.</summary>
+public sealed class ChaosOnPostgresTests() : ChaosTests(postgres: true);

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using Microsoft.Data.Sqlite;
 using TokenPool.Billing;
 using TokenPool.IntegrationTests.Infrastructure;
 using TokenPool.Keys;
@@ -14,13 +13,14 @@ namespace TokenPool.IntegrationTests.Billing;
 /// the user sees as available, no spending past a changed limit or a deleted key, and unused room going
 /// back to the balance by itself.
 /// </summary>
-public sealed class LeaseTests : IAsyncLifetime
+public abstract class LeaseTests(bool postgres) : IAsyncLifetime
 {
     private const string Body = """{"model":"gpt-5.5","input":"lease me","max_output_tokens":1000}""";
     private TestGateway _gateway = null!;
 
     public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(options =>
     {
+        options.Postgres = postgres;
         options.Settings["Billing:LeaseRequests"] = "8";
         options.Settings["Billing:LeaseIdleSeconds"] = "1";
     });
@@ -201,13 +201,12 @@ public sealed class LeaseTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    private long ReservedInStore(long accountId)
-    {
-        using var connection = new SqliteConnection(_gateway.ConnectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT reserved_micros FROM accounts WHERE id = $id";
-        command.Parameters.AddWithValue("$id", accountId);
-        return (long)command.ExecuteScalar()!;
-    }
+    private long ReservedInStore(long accountId) =>
+        _gateway.ScalarAsync($"SELECT reserved_micros FROM accounts WHERE id = {accountId}").GetAwaiter().GetResult();
 }
+
+/// <summary>The lease tests on SQLite.</summary>
+public sealed class LeaseOnSqliteTests() : LeaseTests(postgres: false);
+
+/// <summary>The lease tests on PostgreSQL.</summary>
+public sealed class LeaseOnPostgresTests() : LeaseTests(postgres: true);

@@ -8,7 +8,7 @@ using static TokenPool.IntegrationTests.Billing.BillingKit;
 namespace TokenPool.IntegrationTests.Billing;
 
 /// <summary>Money across the server's life: a crash between reserve and settle, a normal shutdown, the operator's view.</summary>
-public sealed class LifecycleTests
+public sealed class LifecycleTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Password = "correct horse battery staple";
 
@@ -79,6 +79,142 @@ public sealed class LifecycleTests
         }
         finally
         {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_WithTwentySlowStreams_LetsThemFinish_SettlesEveryOne_AndExitsWithZero()
+    {
+        var data = Directory.CreateTempSubdirectory("tokenpool-drain-").FullName;
+        try
+        {
+            Assert.Equal(0, (await ServerProcess.CliAsync(data, "user", "add", "--email", "drain@example.com", "--password", Password, "--credit", "5")).ExitCode);
+            var key = (await ServerProcess.CliAsync(data, "key", "create", "--email", "drain@example.com")).Stdout.Trim();
+            await using var server = await ServerProcess.StartAsync(data);
+            using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
+            client.DefaultRequestHeaders.Authorization = Bearer(key);
+
+            // Twenty streams of about four seconds each, all under way.
+            var streams = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+            {
+                var response = await client.SendAsync(
+                    Post("v1/responses", $$"""{"model":"gpt-5.5","input":"slow stream {{i}}","stream":true}""", "deltas=40 delay_events_ms=100"),
+                    HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return response;
+            }));
+            var bodies = streams.Select(r => r.Content.ReadAsStringAsync()).ToList();
+
+            var stopping = server.StopAsync();
+
+            // At once: not ready any more, so a load balancer sends nothing new.
+            using var probe = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(5) };
+            Assert.True(await Api.EventuallyAsync(() => probe.GetAsync("readyz").GetAwaiter().GetResult().StatusCode == HttpStatusCode.ServiceUnavailable,
+                TimeSpan.FromSeconds(3)), "readiness did not turn false");
+            foreach (var body in bodies)
+            {
+                Assert.Contains("response.completed", await body, StringComparison.Ordinal);
+            }
+
+            await stopping;
+            Assert.Equal(0, server.ExitCode);
+            foreach (var response in streams)
+            {
+                response.Dispose();
+            }
+
+            Assert.Equal(20, await ScalarAsync(data, "SELECT COUNT(*) FROM usage_records WHERE status = 200 AND outcome = 'completed'"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT reserved_micros FROM accounts WHERE email = 'drain@example.com'"));
+            Assert.True(await ScalarAsync(data, "SELECT charged_micros FROM accounts WHERE email = 'drain@example.com'") > 0);
+            var problems = await MoneyInvariant.CheckAsync(ConnectionString(data), 0, expectNoOpenReservations: true, CancellationToken.None);
+            Assert.True(problems.Count == 0, string.Join('\n', problems));
+            Assert.Contains("Drained in", server.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task KillNine_UnderLoad_EveryRequestAnsweredMoreThan100MsBefore_IsRecordedAndChargedAfterTheRestart()
+    {
+        var data = Directory.CreateTempSubdirectory("tokenpool-kill-").FullName;
+        try
+        {
+            Assert.Equal(0, (await ServerProcess.CliAsync(data, "user", "add", "--email", "kill@example.com", "--password", Password, "--credit", "50")).ExitCode);
+            var key = (await ServerProcess.CliAsync(data, "key", "create", "--email", "kill@example.com")).Stdout.Trim();
+            var answered = new System.Collections.Concurrent.ConcurrentBag<(string RequestId, long At)>();
+            long killedAt;
+
+            // Usage records gathered for half a second before each write: the bound must not depend on how records are batched.
+            var slowBatches = new Dictionary<string, string> { ["TOKENPOOL_Billing__SettlementDelayMilliseconds"] = "500" };
+            await using (var server = await ServerProcess.StartAsync(data, null, [], slowBatches))
+            {
+                using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(30) };
+                client.DefaultRequestHeaders.Authorization = Bearer(key);
+                using var stop = new CancellationTokenSource();
+                var workers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+                {
+                    for (var i = 0; i < 2_000 && !stop.IsCancellationRequested; i++)
+                    {
+                        try
+                        {
+                            using var response = await client.SendAsync(Post("v1/responses", $$"""{"model":"gpt-5.5","input":"worker {{w}} request {{i}}"}""", "usage=1000,200"), stop.Token);
+                            _ = await response.Content.ReadAsStringAsync(stop.Token);
+                            if (response.StatusCode == HttpStatusCode.OK)
+                            {
+                                answered.Add((RequestId(response), System.Diagnostics.Stopwatch.GetTimestamp()));
+                            }
+                        }
+                        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+                        {
+                            return;
+                        }
+                    }
+                })).ToList();
+
+                // Under steady load, long enough for many batches to be written and many to be under way.
+                Assert.True(await Api.EventuallyAsync(() => answered.Count >= 300, TimeSpan.FromSeconds(60)), $"only {answered.Count} answered");
+                killedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                await server.KillAsync();
+                await stop.CancelAsync();
+                await Task.WhenAll(workers);
+            }
+
+            await using (var restarted = await ServerProcess.StartAsync(data))
+            {
+                await restarted.StopAsync();
+            }
+
+            var recorded = new HashSet<string>(StringComparer.Ordinal);
+            await using (var connection = new SqliteConnection(ConnectionString(data)))
+            {
+                await connection.OpenAsync();
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT request_id FROM usage_records WHERE charged_micros > 0";
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    recorded.Add(reader.GetString(0));
+                }
+            }
+
+            double AgeAtKillMs(long at) => System.Diagnostics.Stopwatch.GetElapsedTime(at, killedAt).TotalMilliseconds;
+            var missing = answered.Where(a => !recorded.Contains(a.RequestId)).Select(a => AgeAtKillMs(a.At)).OrderDescending().ToList();
+            output.WriteLine($"answered before the kill: {answered.Count}; recorded and charged after the restart: {answered.Count - missing.Count}; " +
+                $"lost: {missing.Count}, the oldest answered {(missing.Count == 0 ? 0 : missing[0]):F1} ms before the kill");
+            Assert.All(missing, age => Assert.True(age < 100, $"a request answered {age:F1} ms before the kill has no usage record"));
+            Assert.Equal(0, await ScalarAsync(data, "SELECT COUNT(*) FROM reservations"));
+            var problems = await MoneyInvariant.CheckAsync(ConnectionString(data), 0, expectNoOpenReservations: true, CancellationToken.None);
+            Assert.True(problems.Count == 0, string.Join('\n', problems));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
             Directory.Delete(data, recursive: true);
         }
     }

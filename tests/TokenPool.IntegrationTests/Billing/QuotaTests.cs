@@ -15,12 +15,12 @@ namespace TokenPool.IntegrationTests.Billing;
 /// expiry. Each request reports usage that costs exactly what was reserved for it, so the number that can
 /// be afforded does not depend on timing.
 /// </summary>
-public sealed class QuotaTests : IAsyncLifetime
+public abstract class QuotaTests(bool postgres) : IAsyncLifetime
 {
     private const string Body = """{"model":"gpt-5.5","input":"count me in","max_output_tokens":1000}""";
     private TestGateway _gateway = null!;
 
-    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync();
+    public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync(options => options.Postgres = postgres);
 
     public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
@@ -75,6 +75,36 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.All(records.Where(r => r.Status == 429), r => Assert.Equal(0, r.ChargedMicros));
         Assert.DoesNotContain("database is locked", _gateway.Logs.All, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(1_000_000 + 40_000, (await AccountAsync(_gateway, bystander.Id)).BalanceMicros);
+    }
+
+    [Fact]
+    public async Task FiftyConcurrentRequestsCostingADollarInAll_AgainstFiveDollars_AreAllServed()
+    {
+        // Codex-sized requests without an output limit: each holds the model's default reserve, and fifty such holds are
+        // more than the balance, although what they really cost together is a fifth of it.
+        const string body = """{"model":"gpt-5.5","input":"a burst from one agent","stream":false}""";
+        var price = _gateway.Get<PriceCatalog>().Find("gpt-5.5")!;
+        var hold = ReserveFor(_gateway, body, "gpt-5.5", price.ReserveOutputTokens);
+        var output = (20_000 - Pricing.Cost(new TokenUsage(InputEstimate(body), 0, 0, 0), price)) * 1_000_000 / price.OutputMicrosPerMillion;
+        var cost = Pricing.Cost(new TokenUsage(InputEstimate(body), 0, output, 0), price);
+        Assert.True(50 * hold > 5_000_000, "the holds alone must not fit the balance");
+        Assert.InRange(50 * cost, 900_000, 1_000_000);
+        var (account, key) = await UserWithKeyAsync(_gateway, 5_000_000);
+        using var client = _gateway.ClientWithKey(key);
+        var sim = string.Create(CultureInfo.InvariantCulture, $"usage={InputEstimate(body)},{output} delay_headers_ms=50");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
+        {
+            using var response = await client.SendAsync(Post("v1/responses", body, sim));
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        Assert.True(results.All(r => r.StatusCode == HttpStatusCode.OK),
+            string.Join('\n', results.Where(r => r.StatusCode != HttpStatusCode.OK).Select(r => $"{(int)r.StatusCode} {r.Body}").Distinct()));
+        await _gateway.AssertMoneyInvariantAsync();
+        var after = await AccountAsync(_gateway, account.Id);
+        Assert.Equal(50 * cost, after.ChargedMicros);
+        Assert.Equal(5_000_000 - (50 * cost), after.BalanceMicros);
     }
 
     [Fact]
@@ -179,15 +209,9 @@ public sealed class QuotaTests : IAsyncLifetime
         var identity = (await _gateway.Get<ApiKeyCache>().FindAsync(key, CancellationToken.None))!;
         var now = DateTime.UtcNow;
         await _gateway.Get<QuotaLedger>().ReserveAsync(identity, 1_000, now, now.AddHours(1), CancellationToken.None);
-        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(_gateway.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var tamper = connection.CreateCommand();
-            tamper.CommandText = $"UPDATE accounts SET balance_micros = balance_micros + 7 WHERE id = {account.Id}";
-            await tamper.ExecuteNonQueryAsync();
-        }
+        await _gateway.ScalarAsync($"UPDATE accounts SET balance_micros = balance_micros + 7 WHERE id = {account.Id}");
 
-        var problems = await MoneyInvariant.CheckAsync(_gateway.ConnectionString, 0, expectNoOpenReservations: true, CancellationToken.None);
+        var problems = await MoneyInvariant.CheckAsync(_gateway.Store, 0, expectNoOpenReservations: true, CancellationToken.None);
 
         Assert.Contains(problems, p => p.StartsWith($"account {account.Id}: balance", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains($"reservation {_gateway.Get<QuotaLedger>().LeaseId(account.Id, identity.KeyId)} of 32000 is still open", StringComparison.Ordinal));
@@ -316,3 +340,9 @@ public sealed class QuotaTests : IAsyncLifetime
         Endpoint = "responses", Status = 200, Outcome = "completed", InputTokens = 1000, OutputTokens = 100, CostMicros = costMicros,
     };
 }
+
+/// <summary>The quota tests on SQLite.</summary>
+public sealed class QuotaOnSqliteTests() : QuotaTests(postgres: false);
+
+/// <summary>The quota tests on PostgreSQL.</summary>
+public sealed class QuotaOnPostgresTests() : QuotaTests(postgres: true);

@@ -74,6 +74,20 @@ public sealed class StoreCopyTests : IAsyncLifetime
             Assert.Equal(before.GetProperty(field).GetDecimal(), after.GetProperty(field).GetDecimal());
         }
 
+        // A server on the copy, with the deployment's secrets, knows the key and goes on from the copied balance.
+        await using (var onPostgres = await ServerProcess.StartAsync(Folder("data-on-postgres"), null, ["--database", database, "--secrets", Path.Combine(data, "secrets")]))
+        {
+            using var client = new HttpClient { BaseAddress = onPostgres.Address };
+            client.DefaultRequestHeaders.Authorization = Bearer(key);
+            using var response = await client.SendAsync(Post("v1/responses", """{"model":"gpt-5.5","input":"hello"}""", "usage=1000,200"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var served = JsonDocument.Parse((await ServerProcess.CliAsync(data, "user", "show", "--email", "copy@example.com", "--database", database)).Stdout).RootElement;
+        Assert.Equal(6, served.GetProperty("requests").GetInt64());
+        Assert.True(served.GetProperty("balance_usd").GetDecimal() < after.GetProperty("balance_usd").GetDecimal());
+        Assert.Equal(0m, served.GetProperty("reserved_usd").GetDecimal());
+
         // New rows get new ids after the copied ones.
         Assert.Equal(0, (await ServerProcess.CliAsync(data, "user", "add", "--email", "next@example.com", "--password", Password, "--database", database)).ExitCode);
         Assert.Equal(2, JsonDocument.Parse((await ServerProcess.CliAsync(data, "user", "show", "--email", "next@example.com", "--database", database)).Stdout).RootElement.GetProperty("id").GetInt64());

@@ -28,6 +28,9 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    /// <summary>The exit code once the server has exited.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
     /// <summary>Everything the server wrote to stdout and stderr so far.</summary>
     public string Output
     {

@@ -25,6 +25,9 @@ internal sealed class TestGatewayOptions
     /// <summary>Use the built-in simulator that <c>tokenpool serve</c> starts when no channel exists.</summary>
     public bool BuiltInSimulator { get; set; }
 
+    /// <summary>Run the store on a database of its own in the test run's PostgreSQL server instead of SQLite.</summary>
+    public bool Postgres { get; set; }
+
     public Dictionary<string, string?> Settings { get; } = [];
 
     /// <summary>Per-channel set-up; when empty, <see cref="Channels"/> default channels are made.</summary>
@@ -124,6 +127,13 @@ internal sealed class TestGateway : IAsyncDisposable
         var options = new TestGatewayOptions();
         configure?.Invoke(options);
         var dataDirectory = Directory.CreateTempSubdirectory("tokenpool-test-").FullName;
+        string? postgres = null;
+        if (options.Postgres)
+        {
+            postgres = await TestPostgres.CreateDatabaseAsync("gateway");
+            options.Settings["Store:Database"] = postgres;
+        }
+
         var logs = new CapturedLogs();
         var upstreams = new List<SimulatorHost>();
         var upstreamKeys = new List<string>();
@@ -177,7 +187,7 @@ internal sealed class TestGateway : IAsyncDisposable
         await app.PrepareAsync(CancellationToken.None);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var gateway = new TestGateway(app, dataDirectory, upstreams, upstreamKeys, logs, new Uri(address.TrimEnd('/') + "/")) { ChannelIds = channelIds };
+        var gateway = new TestGateway(app, dataDirectory, upstreams, upstreamKeys, logs, new Uri(address.TrimEnd('/') + "/")) { ChannelIds = channelIds, PostgresDatabase = postgres };
         gateway.ChannelKeyIds.AddRange(channelKeyIds);
         return gateway;
     }
@@ -260,8 +270,25 @@ internal sealed class TestGateway : IAsyncDisposable
         await Get<QuotaLedger>().ReturnAllUnusedAsync(CancellationToken.None);
     }
 
+    /// <summary>The test run's PostgreSQL database this gateway's store is on, or null on SQLite; dropped on dispose.</summary>
+    public string? PostgresDatabase { get; private init; }
+
+    /// <summary>The store's engine and connection string, for reading the database directly.</summary>
+    public StoreConnection Store => Get<StoreConnection>();
+
     /// <summary>The store's connection string, for reading the database directly.</summary>
-    public string ConnectionString => Get<Database>().ConnectionString;
+    public string ConnectionString => Store.ConnectionString;
+
+    /// <summary>Runs one statement on the store, whichever engine, and returns its first value as a whole number (0 for none).</summary>
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var db = await Get<Microsoft.EntityFrameworkCore.IDbContextFactory<TokenPoolDb>>().CreateDbContextAsync();
+        var connection = Microsoft.EntityFrameworkCore.RelationalDatabaseFacadeExtensions.GetDbConnection(db.Database);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync() is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
 
     /// <summary>
     /// Checks the money invariant (see <see cref="MoneyInvariant"/>) after writing every queued usage record;
@@ -274,7 +301,7 @@ internal sealed class TestGateway : IAsyncDisposable
             await FlushUsageAsync();
         }
 
-        var problems = await MoneyInvariant.CheckAsync(ConnectionString, Get<QuotaLedger>().OverdraftMicros, expectNoOpenReservations, CancellationToken.None);
+        var problems = await MoneyInvariant.CheckAsync(Store, Get<QuotaLedger>().OverdraftMicros, expectNoOpenReservations, CancellationToken.None);
         Assert.True(problems.Count == 0, "Money invariant violated:\n" + string.Join('\n', problems));
     }
 
@@ -296,6 +323,11 @@ internal sealed class TestGateway : IAsyncDisposable
         foreach (var upstream in _upstreams)
         {
             await upstream.DisposeAsync();
+        }
+
+        if (PostgresDatabase is not null)
+        {
+            await TestPostgres.DropDatabaseAsync(PostgresDatabase);
         }
 
         try

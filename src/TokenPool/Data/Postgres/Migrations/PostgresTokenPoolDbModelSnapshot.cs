@@ -690,6 +690,31 @@ namespace TokenPool.Data.Postgres.Migrations
                     b.ToTable("change_log", (string)null);
                 });
 
+            modelBuilder.Entity("TokenPool.Data.GatewayInstance", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("HeartbeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("heartbeat_at");
+
+                    b.Property<string>("Host")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("gateway_instances", (string)null);
+                });
+
             modelBuilder.Entity("TokenPool.Keys.ApiKey", b =>
                 {
                     b.Property<long>("Id")

@@ -667,6 +667,31 @@ namespace TokenPool.Data.Sqlite.Migrations
                     b.ToTable("change_log", (string)null);
                 });
 
+            modelBuilder.Entity("TokenPool.Data.GatewayInstance", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("HeartbeatAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("heartbeat_at");
+
+                    b.Property<string>("Host")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("started_at");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("gateway_instances", (string)null);
+                });
+
             modelBuilder.Entity("TokenPool.Keys.ApiKey", b =>
                 {
                     b.Property<long>("Id")
