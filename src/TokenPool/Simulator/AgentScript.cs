@@ -74,7 +74,7 @@ internal static partial class AgentScript
             case Step.Edit:
                 var (oldLine, newLine) = LineToChange(firstOutput, readOutput, oldText, newText);
                 return patch is not null
-                    ? ($"Replacing `{oldText}` with `{newText}` in {file}.", Call(patch, ClientTools.PatchArguments(patch, $"*** Begin Patch\n*** Update File: {file}\n-{oldLine}\n+{newLine}\n*** End Patch\n"), patch.IsCustom))
+                    ? ($"Replacing `{oldText}` with `{newText}` in {file}.", Call(patch, ClientTools.PatchArguments(patch, $"*** Begin Patch\n*** Update File: {file}\n@@\n-{oldLine}\n+{newLine}\n*** End Patch\n"), patch.IsCustom))
                     : ($"Replacing `{oldText}` with `{newText}` in {file}.", Call(edit!, ClientTools.EditArguments(edit!, path, oldLine, newLine)));
             case Step.Check:
                 return ($"Checking the result with `{check}`.", Call(shell, ClientTools.ShellArguments(shell, check)!));

@@ -200,7 +200,7 @@ public sealed partial class AgentScriptTests(SimulatorFixture sims) : IClassFixt
             }
         }
 
-        [GeneratedRegex(@"^\*\*\* Begin Patch\n\*\*\* Update File: (?<file>[^\n]+)\n-(?<old>[^\n]*)\n\+(?<new>[^\n]*)\n\*\*\* End Patch\n$")]
+        [GeneratedRegex(@"^\*\*\* Begin Patch\n\*\*\* Update File: (?<file>[^\n]+)\n@@\n-(?<old>[^\n]*)\n\+(?<new>[^\n]*)\n\*\*\* End Patch\n$")]
         private static partial Regex PatchPattern();
     }
 
